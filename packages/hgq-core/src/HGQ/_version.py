@@ -1,0 +1,2 @@
+__version__ = '1.0.0.dev0'
+version_tuple = (1, 0, 0, 'dev0')

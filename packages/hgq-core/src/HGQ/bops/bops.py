@@ -1,0 +1,223 @@
+"""Range calibration (`trace_minmax`), exact BOPs, and the BOPs/range callbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from ..layers.base import HLayerBase
+
+
+def iter_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+    """Yields every layer of ``model``, descending into nested models (depth first, in order)."""
+    for layer in getattr(model, 'layers', []):
+        if isinstance(layer, keras.Model):
+            yield from iter_layers(layer)
+        else:
+            yield layer
+
+
+def iter_hgq_layers(model: keras.layers.Layer) -> Iterator[HLayerBase]:
+    """Yields every H-layer of ``model``, nested models included."""
+    for layer in iter_layers(model):
+        if isinstance(layer, HLayerBase):
+            yield layer
+
+
+def _batches(dataset: Any, bsz: int) -> Iterator[Any]:
+    """Splits arrays (or a list/tuple/dict of arrays, for several inputs) into batches; passes any other
+    iterable (e.g. a ``tf.data.Dataset``) through, taking ``x`` from ``(x, y)`` pairs."""
+    if isinstance(dataset, dict):
+        n = len(next(iter(dataset.values())))
+        for i in range(0, n, bsz):
+            yield {k: v[i : i + bsz] for k, v in dataset.items()}
+        return
+    if isinstance(dataset, (list, tuple)) and dataset and hasattr(dataset[0], 'shape'):
+        n = len(dataset[0])
+        for i in range(0, n, bsz):
+            yield [d[i : i + bsz] for d in dataset]
+        return
+    if hasattr(dataset, 'shape') and hasattr(dataset, '__getitem__'):
+        n = dataset.shape[0]
+        for i in range(0, n, bsz):
+            yield dataset[i : i + bsz]
+        return
+    try:
+        iterator = iter(dataset)
+    except TypeError:
+        raise ValueError(
+            f'trace_minmax: unsupported dataset of type {type(dataset).__name__}. Pass a numpy array, a list of '
+            'arrays (one per model input), a dict of arrays, or an iterable of batches.'
+        ) from None
+    for batch in iterator:
+        if isinstance(batch, tuple) and len(batch) in (2, 3):
+            batch = batch[0]
+        yield batch
+
+
+_CLAMPS = {'softmax': (0.0, 1.0), 'sigmoid': (0.0, 1.0), 'tanh': (-1.0, 1.0)}
+
+
+def _activation_clamp(layer: HLayerBase) -> tuple[float, float] | None:
+    act = getattr(layer, 'activation', None)
+    for name, bounds in _CLAMPS.items():
+        if act is getattr(keras.activations, name):
+            return bounds
+    return None
+
+
+def _apply_cover_factor(layer: HLayerBase, cover_factor: float) -> None:
+    q = layer.paq
+    vmin = ops.convert_to_numpy(q._min).astype(np.float64)
+    vmax = ops.convert_to_numpy(q._max).astype(np.float64)
+    mid, half = (vmin + vmax) / 2, (vmax - vmin) / 2
+    vmin, vmax = mid - half * cover_factor, mid + half * cover_factor
+    q._min.assign(q(ops.convert_to_tensor(vmin.astype(np.float32)), training=False))
+    q._max.assign(q(ops.convert_to_tensor(vmax.astype(np.float32)), training=False))
+
+
+def _print_table(rows: list[tuple[str, str, str, float]]) -> None:
+    w = max([len(r[0]) for r in rows] + [5])
+    print(f'{"layer":<{w}}  {"type":<20} {"output bits (mean/max)":>24} {"BOPs":>14}')
+    for name, cls, bits, bops in rows:
+        print(f'{name:<{w}}  {cls:<20} {bits:>24} {bops:>14.1f}')
+    print(f'{"total":<{w}}  {"":<20} {"":>24} {sum(r[3] for r in rows):>14.1f}')
+
+
+def trace_minmax(
+    model: keras.Model,
+    dataset,
+    bsz: int = 16384,
+    verbose: bool = True,
+    return_predictions: bool = False,
+    no_bops_computation: bool = False,
+    rst: bool = True,
+    cover_factor: float = 1.0,
+):
+    """Records the range of every quantized activation on calibration data and computes exact BOPs.
+
+    Args:
+        model: A model with HGQ layers (nested models included).
+        dataset: Calibration inputs: an array, a list/dict of arrays for several inputs, or an iterable of batches.
+        bsz: Batch size for arrays.
+        verbose: Print a per-layer table of output bits and BOPs.
+        return_predictions: Also return the concatenated model outputs.
+        no_bops_computation: Only record ranges (leaves recording on) and return -1.
+        rst: Reset the recorded ranges first.
+        cover_factor: Widen (> 1) or shrink (< 1) each recorded range about its middle.
+
+    Returns:
+        The total exact BOPs (float), or ``(bops, predictions)``.
+    """
+    if not isinstance(bsz, (int, np.integer)) or bsz <= 0:
+        raise ValueError(f'bsz must be a positive integer, got {bsz!r}.')
+    if not cover_factor > 0:
+        raise ValueError(f'cover_factor must be > 0, got {cover_factor!r}.')
+    layers = list(iter_hgq_layers(model))
+    if not layers:
+        raise ValueError(f'trace_minmax: model {model.name!r} has no HGQ layers to trace.')
+    for layer in layers:
+        if rst:
+            layer.reset_minmax()
+        layer.record_minmax = True
+
+    preds = []
+    try:
+        for batch in _batches(dataset, int(bsz)):
+            out = model(batch, training=False)
+            if return_predictions:
+                preds.append(ops.convert_to_numpy(out) if not isinstance(out, (list, tuple)) else [ops.convert_to_numpy(o) for o in out])
+    finally:
+        if not no_bops_computation:
+            for layer in layers:
+                layer.record_minmax = False
+
+    if cover_factor != 1.0:
+        if cover_factor < 1:
+            import warnings
+
+            warnings.warn(f'cover_factor={cover_factor} < 1 will likely result in overflows.', stacklevel=2)
+        for layer in layers:
+            _apply_cover_factor(layer, cover_factor)
+
+    for layer in layers:
+        bounds = _activation_clamp(layer)
+        if bounds is None or layer.paq._min is None:
+            continue
+        lo, hi = bounds
+        q = layer.paq
+        if layer.activation is keras.activations.softmax:
+            q._min.assign(ops.zeros_like(q._min))
+            q._max.assign(ops.ones_like(q._max))
+        else:
+            q._min.assign(ops.maximum(q._min, lo))
+            q._max.assign(ops.minimum(q._max, hi))
+
+    if no_bops_computation:
+        return -1
+
+    total = 0.0
+    rows = []
+    for layer in layers:
+        bops = float(layer.compute_exact_bops)
+        total += bops
+        if verbose:
+            bw = layer.act_bw_exact
+            rows.append((layer.name, type(layer).__name__, f'{float(np.mean(bw)):.2f}/{int(np.max(bw))}', bops))
+    if verbose:
+        _print_table(rows)
+
+    if return_predictions:
+        if preds and isinstance(preds[0], list):
+            return total, [np.concatenate(p, axis=0) for p in zip(*preds)]
+        return total, np.concatenate(preds, axis=0)
+    return total
+
+
+class ResetMinMax(keras.callbacks.Callback):
+    """Resets the recorded activation ranges of every H-layer at the end of each epoch (put it last)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.reset_minmax(self.model)
+
+    @staticmethod
+    def reset_minmax(model: keras.Model) -> None:
+        for layer in iter_hgq_layers(model):
+            layer.reset_minmax()
+
+
+class FreeBOPs(keras.callbacks.Callback):
+    """Adds ``bops``, the sum of the layers' BOPs estimated during training, to the epoch logs."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs['bops'] = self._bops(self.model)
+
+    @staticmethod
+    def _bops(model: keras.Model) -> float:
+        total = 0.0
+        for layer in iter_layers(model):
+            bops = getattr(layer, 'bops', None)
+            if bops is not None and hasattr(bops, 'shape'):
+                total += float(ops.convert_to_numpy(bops))
+        return total
+
+
+class CalibratedBOPs(keras.callbacks.Callback):
+    """Adds ``bops``, the exact BOPs after tracing ``calibration_data``, to the epoch logs."""
+
+    def __init__(self, calibration_data, bsz: int | None = None):
+        super().__init__()
+        self.calibration_data = calibration_data
+        self.bsz = bsz
+
+    def on_epoch_end(self, epoch, logs=None):
+        data = self.calibration_data
+        bsz = self.bsz or (len(data[0]) if isinstance(data, (list, tuple)) else len(data))
+        bops = trace_minmax(self.model, data, bsz=bsz, verbose=False)
+        if logs is not None:
+            logs['bops'] = bops

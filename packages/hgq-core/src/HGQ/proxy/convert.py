@@ -1,0 +1,314 @@
+"""Conversion of a trained HGQ model into a proxy model: a flat Keras model of plain Keras layers with
+quantized (and BN-fused) weights, and an explicit `FixedPointQuantizer` wherever the firmware rounds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from ..layers.base import HLayerBase
+from ..layers.misc import HQuantize
+from ..layers.passive_layers import PLayerBase, Signature
+from ..quantizer.quantizer import FLOOR
+from .fixed_point_quantizer import FixedPointQuantizer
+
+ENTRY_POINT_GROUP = 'hgq.proxy_converters'
+
+LayerFn = Callable[..., Any]
+
+
+class Namer:
+    """Hands out unique layer names: ``name``, then ``name_0``, ``name_1``, ..."""
+
+    def __init__(self):
+        self.used: set[str] = set()
+
+    def __call__(self, name: str) -> str:
+        if name in self.used:
+            i = 0
+            while f'{name}_{i}' in self.used:
+                i += 1
+            name = f'{name}_{i}'
+        self.used.add(name)
+        return name
+
+
+# ----------------------------------------------------------------------------------- graph walking
+def _functional(model: keras.Model):
+    inner = getattr(model, '_functional', None)
+    if inner is not None:
+        return inner
+    if not hasattr(model, '_run_through_graph'):
+        raise ValueError(
+            f'Model {model.name!r} ({type(model).__name__}) is a subclassed model without a functional graph; '
+            'to_proxy_model needs a Sequential or Functional model.'
+        )
+    return model
+
+
+def run_flattened(model: keras.Model, inputs, layer_fn: Callable[[keras.layers.Layer], LayerFn]):
+    """Re-applies ``model``'s graph to new ``inputs``, replacing each layer by ``layer_fn(layer)``
+    (a callable producing the outputs) and inlining nested models."""
+    if isinstance(model, keras.Sequential) and getattr(model, '_functional', None) is None:
+        raise ValueError(f'Sequential model {model.name!r} is not built; call it on data or give it an input shape.')
+    graph = _functional(model)
+
+    def operation_fn(op):
+        if isinstance(op, keras.Model):
+            return lambda *args, **kwargs: run_flattened(op, args[0] if len(args) == 1 else list(args), layer_fn)
+        return layer_fn(op)
+
+    return graph._run_through_graph(inputs, operation_fn=operation_fn)
+
+
+def convert_model(model: keras.Model, layer_fn: Callable[[keras.layers.Layer], LayerFn], name: str | None = None):
+    """Builds a new flat model with every layer of ``model`` replaced by ``layer_fn(layer)``."""
+    graph = _functional(model)
+    new_inputs = [keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=t.name) for t in graph.inputs]
+    outputs = run_flattened(model, new_inputs, layer_fn)
+    inputs = new_inputs[0] if len(new_inputs) == 1 else new_inputs
+    return keras.Model(inputs, outputs, name=name or f'{model.name}_proxy')
+
+
+def _identity(*args, **kwargs):
+    return args[0] if len(args) == 1 else list(args)
+
+
+def _call_chain(layers: list[keras.layers.Layer]) -> LayerFn:
+    def fn(*args, **kwargs):
+        x = args[0] if len(args) == 1 else list(args)
+        for layer in layers:
+            x = layer(x)
+        return x
+
+    return fn
+
+
+def _input_shape_of(layer: keras.layers.Layer):
+    node = layer._inbound_nodes[0]
+    shapes = [tuple(t.shape) for t in node.input_tensors]
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def clone_layer(layer: keras.layers.Layer, name: str, config: dict | None = None, cls=None) -> keras.layers.Layer:
+    """A fresh copy of a plain Keras layer with the same config and weights (built on its input shape)."""
+    conf = dict(layer.get_config() if config is None else config)
+    conf['name'] = name
+    cls = cls or type(layer)
+    new = cls.from_config(conf)
+    if layer._inbound_nodes:
+        new.build(_input_shape_of(layer))
+        weights = layer.get_weights()
+        if weights and len(weights) == len(new.get_weights()):
+            new.set_weights(weights)
+    return new
+
+
+# ---------------------------------------------------------------------------------- HGQ -> Keras
+_KERAS_TWIN_ALIASES = {'PAvgPool1D': 'AveragePooling1D', 'PAvgPool2D': 'AveragePooling2D',
+                       'PMaxPool1D': 'MaxPooling1D', 'PMaxPool2D': 'MaxPooling2D'}
+
+
+def keras_twin_class(layer: keras.layers.Layer):
+    """The plain Keras class an H- or P-layer emulates (``HDense`` -> ``Dense``, ``HConv2DBatchNorm`` -> ``Conv2D``)."""
+    for cls in type(layer).__mro__:
+        if cls.__module__.startswith('keras.') and issubclass(cls, keras.layers.Layer) and cls is not keras.layers.Layer:
+            return cls
+    name = _KERAS_TWIN_ALIASES.get(type(layer).__name__, type(layer).__name__[1:])
+    for candidate in (name, name.replace('BatchNorm', '')):
+        if hasattr(keras.layers, candidate):
+            return getattr(keras.layers, candidate)
+    raise ValueError(f'No plain Keras layer corresponds to {type(layer).__name__} ({layer.name!r}).')
+
+
+def to_keras_layer(layer: HLayerBase | PLayerBase, name: str | None = None) -> keras.layers.Layer:
+    """The plain Keras twin of an H- or P-layer, with deployment (quantized, fused) weights."""
+    cls = keras_twin_class(layer)
+    conf = layer.get_keras_config() if isinstance(layer, HLayerBase) else keras_parent_config(layer, cls)
+    if not issubclass(cls, keras.layers.Activation) and conf.get('activation') not in (None, 'linear'):
+        conf['activation'] = 'linear'
+    if issubclass(cls, keras.layers.Activation):
+        conf['activation'] = layer.activation
+    conf['name'] = name or layer.name
+    for key in ('kq_conf', 'paq_conf', 'beta', 'parallel_factor'):
+        conf.pop(key, None)
+    klayer = cls.from_config(conf)
+    klayer.build(_input_shape_of(layer))
+    _copy_deployment_weights(layer, klayer)
+    return klayer
+
+
+def keras_parent_config(layer: keras.layers.Layer, cls) -> dict:
+    """Config of ``layer`` as seen by its plain Keras parent class ``cls``."""
+    return cls.get_config(layer)
+
+
+def _copy_deployment_weights(src: keras.layers.Layer, dst: keras.layers.Layer) -> None:
+    if getattr(dst, 'kernel', None) is not None:
+        kernel = src.fused_qkernel if isinstance(src, HLayerBase) else src.kernel
+        dst.kernel.assign(ops.convert_to_numpy(kernel))
+    if getattr(dst, 'bias', None) is not None:
+        bias = src.fused_qbias if isinstance(src, HLayerBase) else src.bias
+        dst.bias.assign(ops.convert_to_numpy(bias))
+    for w in dst.weights:
+        if w is getattr(dst, 'kernel', None) or w is getattr(dst, 'bias', None):
+            continue
+        match = [v for v in src.weights if v.name == w.name and tuple(v.shape) == tuple(w.shape)]
+        if match:
+            w.assign(match[0])
+
+
+class ProxyLayerXFormer:
+    """Maps each layer of an HGQ model to the layers that emulate it in the proxy model.
+
+    Args:
+        SAT: Overflow mode of every quantizer (``'WRAP'`` or ``'SAT'``).
+        namer: Source of unique names.
+    """
+
+    def __init__(self, SAT: str = 'WRAP', namer: Namer | None = None):
+        self.SAT = SAT
+        self.namer = namer or Namer()
+
+    def get_kbiRS(self, layer: HLayerBase, pos_only: bool = False):
+        """Per-element ``(k, B, I)``, rounding and overflow of an H-layer's output quantizer."""
+        k, i, f = (a.astype(np.int32) for a in layer.paq.get_bits_exact(pos_only=pos_only))
+        rnd = 'RND' if layer.paq.rnd_strategy != FLOOR and not layer.can_bias_cover_rnd else 'TRN'
+        return k, k + i + f, k + i, rnd, self.SAT
+
+    def _quantizer(self, k, b, i, rnd, name, overrides=None) -> FixedPointQuantizer:
+        return FixedPointQuantizer(k, b, i, rnd, self.SAT, overrides=overrides, name=self.namer(name))
+
+    def __call__(self, layer: keras.layers.Layer) -> LayerFn:
+        if isinstance(layer, HQuantize):
+            k, b, i, rnd, _ = self.get_kbiRS(layer)
+            return _call_chain([self._quantizer(k, b, i, rnd, layer.name)])
+        if isinstance(layer, Signature):
+            q = self._quantizer(layer.keep_negative, layer.bits, layer.int_bits, 'TRN', layer.name)
+            return _call_chain([q])
+        if isinstance(layer, HLayerBase):
+            return _call_chain(self.h_layer(layer))
+        if isinstance(layer, PLayerBase):
+            if isinstance(layer, keras.layers.Dropout):
+                return _identity
+            return _call_chain([to_keras_layer(layer, self.namer(layer.name))])
+        if isinstance(layer, keras.layers.Dropout):
+            return _identity
+        if isinstance(layer, keras.layers.Activation) and layer.activation is keras.activations.linear:
+            return _identity
+        return _call_chain([clone_layer(layer, self.namer(layer.name))])
+
+    def h_layer(self, layer: HLayerBase) -> list[keras.layers.Layer]:
+        """Keras twin + quantizer(s) of an H-layer (two quantizers around a ReLU, as HGQ1)."""
+        name = layer.name
+        klayer = to_keras_layer(layer, self.namer(name))
+        overrides = {'layers': {}}
+        pf = getattr(layer, 'parallel_factor', None)
+        if pf is not None:
+            overrides = {'layers': {klayer.name: {'parallelization_factor': int(pf)}}}
+        if layer._relu_act and not isinstance(klayer, keras.layers.Activation):
+            k, i, f = (a.astype(np.int32) for a in layer.paq.get_bits_exact(pos_only=False))
+            k0, i0, f0 = int(np.max(k)), int(np.max(i)), int(np.max(f))
+            rk, rb, ri, rnd, _ = self.get_kbiRS(layer, pos_only=True)
+            extra = 0 if rnd == 'TRN' else 1
+            q1 = self._quantizer(k0, k0 + i0 + f0 + extra, k0 + i0, 'TRN', f'{name}_quantizer', overrides)
+            relu = keras.layers.Activation('relu', name=self.namer(f'{name}_relu'))
+            q2 = self._quantizer(rk, rb, ri, rnd, f'{name}_relu_quantizer')
+            return [klayer, q1, relu, q2]
+        k, b, i, rnd, _ = self.get_kbiRS(layer)
+        return [klayer, self._quantizer(k, b, i, rnd, f'{name}_quantizer', overrides)]
+
+
+def _check_traced(model: keras.Model) -> None:
+    from ..bops.bops import iter_hgq_layers
+
+    bad = []
+    for layer in iter_hgq_layers(model):
+        q = layer.paq
+        if q._min is None:
+            continue
+        vmin, vmax = ops.convert_to_numpy(q._min), ops.convert_to_numpy(q._max)
+        if not np.all(vmax >= vmin):
+            bad.append(layer.name)
+    if bad:
+        raise ValueError(
+            f'to_proxy_model: layers {bad} have no recorded value range, so their integer bits are unknown. '
+            'Run HGQ.trace_minmax(model, calibration_data) on representative data first.'
+        )
+
+
+def _foreign_converter(model: Any):
+    """An installed converter (entry point group ``hgq.proxy_converters``) that accepts ``model``, if any."""
+    for ep in entry_points().select(group=ENTRY_POINT_GROUP):
+        try:
+            converter = ep.load()
+        except Exception as exc:  # a broken plugin must not break HGQ
+            warnings.warn(f'HGQ: could not load proxy converter {ep.name!r}: {exc}', stacklevel=3)
+            continue
+        can = getattr(converter, 'can_convert', None)
+        if can is not None and can(model):
+            return converter
+    return None
+
+
+def _is_hgq_model(model: Any) -> bool:
+    from ..bops.bops import iter_layers
+
+    return isinstance(model, keras.Model) and any(isinstance(layer, (HLayerBase, PLayerBase)) for layer in iter_layers(model))
+
+
+def to_proxy_model(
+    model: keras.Model,
+    aggressive: bool = True,
+    accum_fp_max_offset: int | None = None,
+    unary_lut_max_table_size: int = -1,
+    skip_precision_reg: bool = True,
+) -> keras.Model:
+    """Converts a traced HGQ model into a proxy model for hls4ml (bit-exact with the firmware).
+
+    Args:
+        model: The HGQ model, after `trace_minmax`. Models of other libraries (e.g. QKeras) are handed to an
+            installed converter such as hgq-qkeras-bridge.
+        aggressive: Overflow mode WRAP (True) or SAT (False) for every quantizer.
+        accum_fp_max_offset: Accepted for HGQ1 compatibility; the hls4ml plugin sizes accumulators exactly.
+        unary_lut_max_table_size: If > 0, HActivation layers (other than relu/linear/softmax) whose input has
+            at most this many distinct values become `UnaryLUT` tables.
+        skip_precision_reg: Accepted for HGQ1 compatibility (precisions are derived by the hls4ml plugin).
+
+    Returns:
+        A flat Keras model of plain Keras layers, `FixedPointQuantizer` and `UnaryLUT` layers.
+    """
+    if not _is_hgq_model(model):
+        converter = _foreign_converter(model)
+        if converter is not None:
+            return converter.convert(
+                model, aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size
+            )
+        if not isinstance(model, keras.Model):
+            raise TypeError(
+                f'to_proxy_model expects a Keras 3 model with HGQ layers, got {type(model).__module__}.'
+                f'{type(model).__name__}. For QKeras models install hgq-qkeras-bridge.'
+            )
+    if accum_fp_max_offset is not None:
+        warnings.warn(
+            'accum_fp_max_offset is ignored: the hgq-hls4ml-plugin derives exact accumulator types.', stacklevel=2
+        )
+    if not skip_precision_reg:
+        warnings.warn(
+            'skip_precision_reg=False is ignored: precisions are derived by the hgq-hls4ml-plugin.', stacklevel=2
+        )
+    _check_traced(model)
+    xformer = ProxyLayerXFormer('WRAP' if aggressive else 'SAT')
+    proxy = convert_model(model, xformer)
+    if unary_lut_max_table_size is not None and unary_lut_max_table_size > 0:
+        from .unary_lut import convert_activations_to_lut
+
+        proxy = convert_activations_to_lut(proxy, int(unary_lut_max_table_size))
+    return proxy

@@ -1,0 +1,5 @@
+"""The HGQ quantizer."""
+
+from .quantizer import HGQ
+
+__all__ = ['HGQ']

@@ -1,0 +1,378 @@
+"""The HGQ quantizer: trainable per-element fractional bits with a surrogate gradient.
+
+The quantizer is a plain Python object (as in HGQ1). Its state (the fractional-bit tensor ``fbw``
+and, for activations, the recorded ``min``/``max`` of the quantized values) lives in Keras
+variables owned by the layer that uses it, so that it is saved, restored and distributed with
+the model like any other weight.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from ..utils.utils import MonoL1, strategy_dict
+
+LN2 = math.log(2.0)
+
+STANDARD_ROUND, STOCHASTIC_ROUND, NOISE_INJECTION, FLOOR = 0, 1, 2, 3
+_STRATEGY_NAMES = {v: k for k, v in strategy_dict.items()}
+_SKIP_DIMS_STRINGS = ('all', 'batch', 'none', 'except_last', 'except_1st')
+
+
+def _validate_strategy(rnd_strategy: str | int) -> int:
+    """Maps a strategy name to its code; ``'auto'`` maps to -1 (resolved by the layer)."""
+    if isinstance(rnd_strategy, str):
+        if rnd_strategy == 'auto':
+            return -1
+        if rnd_strategy not in strategy_dict:
+            raise ValueError(
+                f'Unknown rnd_strategy {rnd_strategy!r}. Use one of {sorted(strategy_dict)} or "auto".'
+            )
+        return strategy_dict[rnd_strategy]
+    if isinstance(rnd_strategy, (int, np.integer)) and int(rnd_strategy) in (-1, 0, 1, 2, 3):
+        return int(rnd_strategy)
+    raise ValueError(f'Unknown rnd_strategy {rnd_strategy!r}. Use one of {sorted(strategy_dict)} or "auto".')
+
+
+def _validate_skip_dims(skip_dims: Any):
+    if skip_dims is None or isinstance(skip_dims, str) and skip_dims in _SKIP_DIMS_STRINGS:
+        return skip_dims
+    if isinstance(skip_dims, str):
+        raise ValueError(
+            f'Unknown skip_dims {skip_dims!r}. Use a tuple of axes or one of {list(_SKIP_DIMS_STRINGS)} (or None).'
+        )
+    if isinstance(skip_dims, (int, np.integer)):
+        skip_dims = (int(skip_dims),)
+    if isinstance(skip_dims, Sequence) and all(isinstance(d, (int, np.integer)) for d in skip_dims):
+        return tuple(int(d) for d in skip_dims)
+    raise ValueError(
+        f'skip_dims must be None, a tuple of ints or one of {list(_SKIP_DIMS_STRINGS)}; got {skip_dims!r}.'
+    )
+
+
+def _deserialize_regularizer(reg: Any):
+    if reg is None or callable(reg):
+        return reg
+    if isinstance(reg, dict):
+        name = reg.get('registered_name') or reg.get('class_name')
+        if name in ('MonoL1', 'HGQ>MonoL1'):
+            return MonoL1(**reg.get('config', {}))
+        return keras.regularizers.get(reg)
+    if isinstance(reg, str):
+        return keras.regularizers.get(reg)
+    raise ValueError(f'regularizer must be None, a callable or a serialized regularizer; got {reg!r}.')
+
+
+def resolve_skip_dims(skip_dims: Any, ndim: int) -> tuple[int, ...]:
+    """Turns a ``skip_dims`` spec into a sorted tuple of non-negative axes for a tensor of rank ``ndim``."""
+    if skip_dims is None or skip_dims == 'none':
+        return ()
+    if skip_dims == 'all':
+        return tuple(range(ndim))
+    if skip_dims == 'batch':
+        return (0,)
+    if skip_dims == 'except_last':
+        return tuple(range(ndim - 1))
+    if skip_dims == 'except_1st':
+        return (0,) + tuple(range(2, ndim))
+    axes = []
+    for d in skip_dims:
+        if not -ndim <= d < ndim:
+            raise ValueError(f'skip_dims {tuple(skip_dims)} has axis {d}, out of range for a tensor of rank {ndim}.')
+        axes.append(d % ndim)
+    return tuple(sorted(set(axes)))
+
+
+def round_values(x, strategy: int, seed_generator=None):
+    """Rounds ``x`` to integers with the given strategy code (see `strategy_dict`)."""
+    if strategy == STANDARD_ROUND:
+        return ops.floor(x + 0.5)
+    if strategy == FLOOR:
+        return ops.floor(x)
+    if strategy == STOCHASTIC_ROUND:
+        floor = ops.floor(x)
+        noise = keras.random.uniform(ops.shape(x), seed=seed_generator, dtype=x.dtype)
+        return ops.where(noise < x - floor, floor + 1, floor)
+    if strategy == NOISE_INJECTION:
+        noise = keras.random.uniform(ops.shape(x), minval=-0.5, maxval=0.5, seed=seed_generator, dtype=x.dtype)
+        noise = ops.where(ops.abs(x) <= 0.5, -x, noise)
+        return x + ops.stop_gradient(noise)
+    raise ValueError(f'Unresolved rounding strategy {strategy}; "auto" must be resolved by the owning layer.')
+
+
+def straight_through_round(x):
+    """``round(x)`` (half to even, as HGQ1) in the forward pass, identity gradient."""
+    return x + ops.stop_gradient(ops.round(x) - x)
+
+
+class HGQ:
+    """Heterogeneous quantizer with trainable fractional bits.
+
+    Args:
+        init_bw: Initial number of fractional bits.
+        skip_dims: Axes that share one bitwidth (``None``: one per element; also ``'all'``, ``'batch'``,
+            ``'none'``, ``'except_last'``, ``'except_1st'``).
+        rnd_strategy: ``'standard_round'``, ``'floor'``, ``'stochastic_round'``,
+            ``'fast_uniform_noise_injection'`` (the last two in training only; inference rounds half up), or
+            ``'auto'`` (resolved by the layer).
+        exact_q_value: Use ``2**round(fbw)`` as the grid during training (else ``2**fbw``).
+        dtype: Unused, kept for HGQ1 config compatibility.
+        bw_clip: ``(min, max)`` clip of the fractional bits.
+        trainable: Whether the bitwidths are trained.
+        regularizer: Regularizer on the bitwidths (e.g. `MonoL1`).
+        minmax_record: Record min/max of quantized outputs (needed for activations).
+    """
+
+    def __init__(
+        self,
+        init_bw: float,
+        skip_dims,
+        rnd_strategy: str | int = 'floor',
+        exact_q_value: bool = True,
+        dtype=None,
+        bw_clip: tuple[float, float] = (-23, 23),
+        trainable: bool = True,
+        regularizer=None,
+        minmax_record: bool = False,
+    ):
+        try:
+            self.init_bw = float(init_bw)
+        except (TypeError, ValueError):
+            raise ValueError(f'init_bw must be a number, got {init_bw!r}.') from None
+        self.skip_dims = _validate_skip_dims(skip_dims)
+        self.rnd_strategy = _validate_strategy(rnd_strategy)
+        self.exact_q_value = bool(exact_q_value)
+        self.dtype = dtype
+        if bw_clip is not None:
+            if len(bw_clip) != 2 or not bw_clip[0] <= bw_clip[1]:
+                raise ValueError(f'bw_clip must be (min, max) with min <= max, got {bw_clip!r}.')
+            bw_clip = (float(bw_clip[0]), float(bw_clip[1]))
+        self.bw_clip = bw_clip
+        self.trainable = bool(trainable)
+        self.regularizer = _deserialize_regularizer(regularizer)
+        self.minmax_record = bool(minmax_record)
+        self.built = False
+        self.degeneracy = 1.0
+        self.axes: tuple[int, ...] = ()
+        self.fbw = None
+        self._min = None
+        self._max = None
+        self.seed_generator = None
+
+    # ----------------------------------------------------------------------------------- config
+    @classmethod
+    def from_config(cls, config: dict) -> HGQ:
+        return cls(**config)
+
+    def get_config(self) -> dict[str, Any]:
+        return dict(
+            init_bw=self.init_bw,
+            skip_dims=self.skip_dims,
+            rnd_strategy=_STRATEGY_NAMES.get(self.rnd_strategy, 'auto'),
+            exact_q_value=self.exact_q_value,
+            dtype=self.dtype,
+            bw_clip=self.bw_clip,
+            trainable=self.trainable,
+            regularizer=self.regularizer,
+            minmax_record=self.minmax_record,
+        )
+
+    @property
+    def needs_random(self) -> bool:
+        return self.rnd_strategy in (STOCHASTIC_ROUND, NOISE_INJECTION)
+
+    # ------------------------------------------------------------------------------------ build
+    def bw_shape_and_degeneracy(self, shape: Sequence[int | None]) -> tuple[tuple[int, ...], int]:
+        """Shape of the bitwidth tensor for a value of ``shape``, and how many values share each bitwidth."""
+        self.axes = resolve_skip_dims(self.skip_dims, len(shape))
+        bw_shape = list(shape)
+        degeneracy = 1
+        for d in self.axes:
+            degeneracy *= int(shape[d]) if shape[d] is not None else 1
+            bw_shape[d] = 1
+        if any(s is None for s in bw_shape):
+            raise ValueError(
+                f'skip_dims={self.skip_dims!r} leaves an axis of unknown size in shape {tuple(shape)}; activation '
+                'quantizers must share bitwidths over the batch axis (include 0 in skip_dims, e.g. (0,)).'
+            )
+        return tuple(int(s) for s in bw_shape), degeneracy
+
+    def build(self, fbw, min_var=None, max_var=None, seed_generator=None):
+        """Attaches the Keras variables owned by the layer."""
+        self.fbw = fbw
+        self._min, self._max = min_var, max_var
+        self.seed_generator = seed_generator
+        self.built = True
+
+    # ---------------------------------------------------------------------------------- forward
+    def _fbw_value(self):
+        fbw = self.fbw
+        if self.bw_clip is not None:
+            fbw = ops.clip(fbw, self.bw_clip[0], self.bw_clip[1])
+        return fbw
+
+    def __call__(self, x, training=None, record_minmax=None):
+        return self.forward(x, training=training, record_minmax=record_minmax)
+
+    def _quantize(self, x, fbw, training):
+        fq = ops.round(fbw) if (self.exact_q_value or not training) else fbw
+        scale = ops.power(2.0, fq)
+        strategy = self.rnd_strategy
+        if not training and strategy != FLOOR:
+            strategy = STANDARD_ROUND
+        xq = round_values(x * scale, strategy, self.seed_generator) / scale
+        delta = ops.stop_gradient(xq - x)
+        if training:
+            # value unchanged; d(out)/d(fbw) = -ln2 * (xq - x)
+            delta = delta + delta * LN2 * (ops.stop_gradient(fbw) - fbw)
+        return x + delta
+
+    def forward(self, x, training=None, record_minmax=None):
+        """Quantizes ``x``; records min/max of the result when ``record_minmax``."""
+        xq = self._quantize(x, self._fbw_value(), training)
+        if record_minmax:
+            self.record(xq)
+        return xq
+
+    def record(self, xq):
+        """Updates the running min/max with the (quantized) values ``xq``."""
+        if self._min is None:
+            raise RuntimeError('This quantizer was built without min/max recording (minmax_record=False).')
+        v = ops.stop_gradient(xq)
+        if self.axes:
+            vmin = ops.min(v, axis=self.axes, keepdims=True)
+            vmax = ops.max(v, axis=self.axes, keepdims=True)
+        else:
+            vmin = vmax = v
+        self._min.assign(ops.minimum(self._min, ops.cast(vmin, self._min.dtype)))
+        self._max.assign(ops.maximum(self._max, ops.cast(vmax, self._max.dtype)))
+
+    def _bias_fbw(self, channel_loc: int):
+        fbw = self._fbw_value()
+        nd = len(fbw.shape)
+        if channel_loc == -1:
+            axes = tuple(range(nd - 1))
+        elif channel_loc == 1:
+            axes = (0,) + tuple(range(2, nd))
+        else:
+            raise ValueError(f'channel_loc must be -1 or 1, got {channel_loc}.')
+        return ops.max(fbw, axis=axes) if axes else fbw
+
+    def bias_forward(self, x, training=None, channel_loc: int = -1):
+        """Quantizes a bias with the output's fractional bits, max-reduced over non-channel axes."""
+        return self._quantize(x, self._bias_fbw(channel_loc), training)
+
+    # ------------------------------------------------------------------------------------- bits
+    def minmax_reg_reset(self):
+        """Resets the recorded range to (+inf, -inf)."""
+        if self._min is None:
+            return
+        self._min.assign(ops.full(self._min.shape, float('inf'), dtype=self._min.dtype))
+        self._max.assign(ops.full(self._max.shape, float('-inf'), dtype=self._max.dtype))
+
+    def get_bits(self, ref=None, quantized=None, pos_only: bool = False):
+        """Differentiable ``(int_bits, fp_bits, keep_negative)``.
+
+        Args:
+            ref: Values to measure (e.g. a kernel); ``None`` uses the recorded min/max.
+            quantized: If truthy, ``ref`` is already quantized.
+            pos_only: Only count the non-negative range (a ReLU follows).
+        """
+        fp_bits = straight_through_round(self._fbw_value())
+        if ref is not None:
+            _ref = ref if quantized else self.forward(ref)
+            kn = ops.cast(_ref < 0, 'float32')
+            int_bits = ops.floor(ops.log2(ops.abs(_ref))) + 1.0
+            if self.axes:
+                int_bits = ops.max(int_bits, axis=self.axes, keepdims=True)
+                kn = ops.max(kn, axis=self.axes, keepdims=True)
+            return int_bits, fp_bits, kn
+        if self._min is None:
+            raise RuntimeError('get_bits() without ref needs a quantizer with minmax_record=True.')
+        if pos_only:
+            _ref = ops.maximum(self._max, 0.0)
+            kn = ops.zeros_like(self._max)
+        else:
+            _ref = ops.maximum(ops.abs(self._min), ops.abs(self._max))
+            kn = ops.cast(self._min < 0, 'float32')
+        int_bits = ops.floor(ops.log2(_ref)) + 1.0
+        return int_bits, fp_bits, kn
+
+    def get_bits_exact(self, ref=None, pos_only: bool = False):
+        """Exact ``(k, i, f)`` int8 numpy arrays of the equivalent fixed-point format.
+
+        Uses the recorded range (run `trace_minmax` first) or, if given, the values of ``ref``.
+        """
+        if ref is None and self.minmax_record:
+            vmin = np.asarray(ops.convert_to_numpy(self._min), dtype=np.float64)
+            vmax = np.asarray(ops.convert_to_numpy(self._max), dtype=np.float64)
+            if not np.all(vmax >= vmin):
+                raise ValueError(
+                    'The recorded value range is empty (min > max) for some elements: the model was never traced '
+                    'or the ranges were reset. Run HGQ.trace_minmax(model, calibration_data) first.'
+                )
+            f = np.round(np.asarray(ops.convert_to_numpy(self._fbw_value()), dtype=np.float64))
+            with np.errstate(divide='ignore', invalid='ignore'):
+                if pos_only:
+                    i = np.floor(np.log2(np.maximum(vmax, 0.0))) + 1
+                    k = np.zeros_like(vmax)
+                else:
+                    i_neg = np.ceil(np.log2(np.abs(vmin)))
+                    i_pos = np.ceil(np.log2(np.abs(vmax + 2.0**-f)))
+                    i = np.maximum(i_neg, i_pos)
+                    k = (vmin < 0).astype(np.float64)
+            i = np.clip(np.nan_to_num(i, nan=-f - k, neginf=-f - k), -f - k, 32)
+            k, i, f = k.astype(np.int8), i.astype(np.int8), f.astype(np.int8)
+            mask = (k + i + f) != 0
+            return k * mask, i * mask, f * mask
+        if ref is None:
+            raise ValueError('get_bits_exact() needs ref for a quantizer without min/max recording.')
+        w = np.asarray(ops.convert_to_numpy(self.forward(ref)), dtype=np.float64)
+        return value_kif(w)
+
+    def adapt_bw_bits(self, ref):
+        """Sets the bitwidths so that each value of ``ref`` keeps about ``init_bw`` significant bits."""
+        ref = np.asarray(ops.convert_to_numpy(ref), dtype=np.float64)
+        with np.errstate(divide='ignore'):
+            new = np.asarray(ops.convert_to_numpy(self.fbw), dtype=np.float64) - np.log2(np.abs(ref))
+        if self.axes:
+            new = np.min(new, axis=self.axes, keepdims=True)
+        lo, hi = self.bw_clip if self.bw_clip is not None else (-126.0, 126.0)
+        new = np.clip(np.nan_to_num(new, posinf=hi, neginf=lo), lo, hi)
+        self.fbw.assign(new.astype('float32'))
+
+
+def value_kif(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact ``(k, i, f)`` of each value: sign, bits from the MSB down to the binary point, and the
+    minimal fractional bits; ``i + f`` is the count of bits from the most to the least significant set bit.
+    Zero gives ``(0, 0, 0)``.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    k = (w < 0).astype(np.int8)
+    a = np.abs(w)
+    nz = a > 0
+    mant, exp = np.frexp(np.where(nz, a, 1.0))  # a = mant * 2**exp, mant in [0.5, 1)
+    # minimal f: smallest f such that a * 2**f is an integer
+    m_int = (mant * 2.0**53).astype(np.int64)
+    tz = _trailing_zeros(m_int)
+    f = (53 - tz) - exp
+    i = exp.astype(np.int64)
+    i = np.where(nz, i, 0)
+    f = np.where(nz, f, 0)
+    k = np.where(nz, k, 0)
+    return k.astype(np.int8), i.astype(np.int8), f.astype(np.int8)
+
+
+def _trailing_zeros(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.int64)
+    low = m & -m
+    out = np.zeros(m.shape, dtype=np.int64)
+    nz = low > 0
+    out[nz] = np.log2(low[nz].astype(np.float64)).astype(np.int64)
+    return out

@@ -1,0 +1,50 @@
+"""Keras 3 layer handlers: proxy-model layers to the plugin's IR layers.
+
+Handlers register themselves in hls4ml's Keras-v3 registry when this module is imported (hls4ml >= 1.3
+uses a metaclass for that). They are keyed by the full class path of the proxy layers, which hls4ml
+looks up before the bare class name, so they take precedence over hls4ml's built-in path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hls4ml.converters.keras_v3._base import KerasV3LayerHandler
+
+QUANTIZER_PATHS = ('HGQ.proxy.fixed_point_quantizer.FixedPointQuantizer',)
+UNARY_LUT_PATHS = ('HGQ.proxy.unary_lut.UnaryLUT',)
+
+
+def _weight(layer, name: str) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(getattr(layer, name)))
+
+
+class ProxyQuantizerHandler(KerasV3LayerHandler):
+    """``HGQ.proxy.FixedPointQuantizer`` -> ``HGQFixedPointQuantizer``."""
+
+    handles = QUANTIZER_PATHS
+
+    def handle(self, layer, in_tensors, out_tensors):
+        k, b, i = (_weight(layer, n).astype(np.int64) for n in ('keep_negative', 'bits', 'integers'))
+        return {
+            'class_name': 'HGQFixedPointQuantizer',
+            'mask_kbi': (k, b, i),
+            'RND': str(layer.RND),
+            'SAT': str(layer.SAT),
+            'overrides': dict(getattr(layer, 'overrides', None) or {}),
+        }
+
+
+class ProxyUnaryLUTHandler(KerasV3LayerHandler):
+    """``HGQ.proxy.UnaryLUT`` -> ``HGQUnaryLUT``."""
+
+    handles = UNARY_LUT_PATHS
+
+    def handle(self, layer, in_tensors, out_tensors):
+        return {
+            'class_name': 'HGQUnaryLUT',
+            'table_data': _weight(layer, 'table').astype(np.float64),
+            'kif_in': tuple(int(v) for v in layer.kif_in),
+            'kif_out': tuple(int(v) for v in layer.kif_out),
+        }

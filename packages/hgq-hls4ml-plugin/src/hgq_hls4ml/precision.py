@@ -1,0 +1,356 @@
+"""The plugin's precision propagation: sets every result, accumulator, weight and bias type of a proxy
+model from its quantizers and quantized weights, so that the firmware is bit-exact with the proxy.
+
+Steps (one model-level optimizer pass, run in hls4ml's ``convert`` flow before ``infer_precision_types``):
+
+1. forward: exact intervals of every tensor (`produce`);
+2. fuse each homogeneous quantizer into its producer when the producer casts its result and has no other
+   consumer (the producer's result type becomes the quantizer's type, rounding and overflow modes included);
+3. backward: what each tensor's consumers need (a quantizer truncating at ``f`` needs ``f`` fractional bits,
+   ``f + 1`` if it rounds to nearest; a wrapping quantizer only needs its own integer bits; every other
+   consumer needs the exact value);
+4. types: result = produced range trimmed by the request (TRN/WRAP), accumulators = exact produced range,
+   weights and biases = the smallest type holding every value; model inputs get the type their quantizers need.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from hls4ml.model.layers import (
+    Activation,
+    BatchNormalization,
+    Concatenate,
+    Conv1D,
+    Conv2D,
+    Dense,
+    GlobalPooling1D,
+    GlobalPooling2D,
+    Input,
+    Layer,
+    Merge,
+    Pooling1D,
+    Pooling2D,
+    Reshape,
+    Transpose,
+)
+from hls4ml.model.optimizer import ModelOptimizerPass
+from hls4ml.model.types import FixedPrecisionType, NamedType
+
+from .intervals import QArray
+from .layers import HGQFixedPointQuantizer, HGQUnaryLUT
+from .produce import produce
+
+FLOAT32_GUARD_BITS = 24
+"""Extra fractional bits given to a model input feeding a quantizer whose rounding needs the exact value
+(RND_CONV, ...): enough for every float32 input to round exactly."""
+
+_CASTING = (Dense, Conv1D, Conv2D, Pooling1D, Pooling2D, GlobalPooling1D, GlobalPooling2D, Merge, Activation,
+            BatchNormalization, HGQUnaryLUT, HGQFixedPointQuantizer, Input)
+_PASS_THROUGH = (Reshape, Transpose, Concatenate)
+_MONOTONE = (Pooling1D, Pooling2D, GlobalPooling1D, GlobalPooling2D)
+
+
+@dataclass
+class Request:
+    """What the consumers of a tensor need: integer bits incl. sign (``I``) and fractional bits (``f``);
+    ``None`` means the exact value. ``saturating``: some consumer saturates (for model inputs)."""
+
+    I: float | None = -np.inf
+    f: float | None = -np.inf
+    saturating: bool = False
+    wrapping: bool = False
+    signed: bool = False
+
+    def merge(self, other: Request) -> Request:
+        return Request(
+            None if self.I is None or other.I is None else max(self.I, other.I),
+            None if self.f is None or other.f is None else max(self.f, other.f),
+            self.saturating or other.saturating,
+            self.wrapping or other.wrapping,
+            self.signed or other.signed,
+        )
+
+
+FULL = Request(None, None)
+
+
+def fixed_type(k: int, i: int, f: int, rnd: str | None = None, sat: str | None = None) -> FixedPrecisionType:
+    """``FixedPrecisionType`` of ``(k, i, f)`` (``i`` without sign), at least one bit wide."""
+    k, i, f = int(k), int(i), int(f)
+    if k + i + f < 1:
+        f = 1 - k - i
+    return FixedPrecisionType(width=k + i + f, integer=k + i, signed=bool(k), rounding_mode=rnd, saturation_mode=sat)
+
+
+def quantizer_type(node: HGQFixedPointQuantizer) -> FixedPrecisionType:
+    k, b, i = (int(np.max(a)) for a in node.kbi)
+    return FixedPrecisionType(width=b, integer=i, signed=bool(k), rounding_mode=node.get_attr('RND'),
+                              saturation_mode=node.get_attr('SAT'))
+
+
+def _active(node: HGQFixedPointQuantizer):
+    k, b, i = node.kbi
+    on = b > 0
+    return k[on], b[on], i[on]
+
+
+def quantizer_request(node: HGQFixedPointQuantizer, for_input: bool = False) -> Request:
+    """What a quantizer needs from the tensor it reads."""
+    k, b, i = _active(node)
+    if b.size == 0:
+        return Request()
+    rnd, sat = node.get_attr('RND'), node.get_attr('SAT')
+    f_q = float(np.max(b - i))
+    if rnd == 'TRN':
+        f = f_q
+    elif rnd == 'RND':
+        f = f_q + 1
+    else:
+        f = f_q + FLOAT32_GUARD_BITS if for_input else None
+    I_q = float(np.max(i))
+    if sat == 'WRAP':
+        I = I_q
+    elif sat == 'WRAP_SM':
+        I = I_q + 1
+    else:
+        I = I_q + 1 if for_input else None
+    return Request(I, f, saturating=sat not in ('WRAP', 'WRAP_SM'), wrapping=sat in ('WRAP', 'WRAP_SM'),
+                   signed=bool(np.any(k > 0)) or sat not in ('WRAP', 'WRAP_SM'))
+
+
+class ModelView:
+    """Tensor-level view of an hls4ml ModelGraph: producers and consumers of every tensor name."""
+
+    def __init__(self, model):
+        self.model = model
+        self.nodes: list[Layer] = list(model.graph.values())
+        self.producer = {out: n for n in self.nodes for out in n.outputs}
+        self.consumers: dict[str, list[Layer]] = {out: [] for out in self.producer}
+        for n in self.nodes:
+            for inp in ([] if isinstance(n, Input) else n.inputs):
+                if inp in self.consumers:
+                    self.consumers[inp].append(n)
+
+        self.input_like: set[str] = set()
+        for n in self.nodes:
+            if isinstance(n, Input) or (isinstance(n, _PASS_THROUGH) and all(t in self.input_like for t in n.inputs)):
+                self.input_like.update(n.outputs)
+
+    def is_output(self, tensor: str) -> bool:
+        return tensor in self.model.outputs
+
+
+class HGQPrecisionPropagation(ModelOptimizerPass):
+    """Derives every type of a proxy model exactly (see module docstring)."""
+
+    def __init__(self):
+        self.name = 'hgq_precision_propagation'
+
+    def _match(self, model) -> bool:
+        return any(isinstance(n, (HGQFixedPointQuantizer, HGQUnaryLUT)) for n in model.graph.values())
+
+    def transform(self, model) -> bool:
+        if not self._match(model):
+            return False
+        _warn_user_precisions(model)
+        view = ModelView(model)
+        _apply_overrides(model, view)
+        produced = self._forward(view)
+        fused = self._choose_fusions(view)
+        requests = self._requests(view, fused)
+        self._set_types(view, produced, fused, requests)
+        for q in fused:
+            model.remove_node(q)
+        return True
+
+    # ------------------------------------------------------------------------------- forward
+    def _forward(self, view: ModelView) -> dict[str, QArray]:
+        produced: dict[str, QArray] = {}
+        for node in view.nodes:
+            inputs = [] if isinstance(node, Input) else [produced[t] for t in node.inputs]
+            produced[node.outputs[0]] = produce(node, inputs)
+        return produced
+
+    # ------------------------------------------------------------------------------- fusion
+    def _choose_fusions(self, view: ModelView) -> list[HGQFixedPointQuantizer]:
+        fused = []
+        for node in view.nodes:
+            if not isinstance(node, HGQFixedPointQuantizer) or not node.homogeneous:
+                continue
+            k, b, i = node.kbi
+            if int(b.flat[0]) <= 0 or node.get_attr('SAT') == 'WRAP_SM':
+                continue
+            src = node.inputs[0]
+            producer = view.producer[src]
+            if not isinstance(producer, _CASTING) or len(view.consumers[src]) != 1 or view.is_output(src):
+                continue
+            if len(producer.outputs) != 1:
+                continue
+            if isinstance(producer, Input) and node.get_attr('SAT') not in ('WRAP', 'SAT', 'SAT_SYM', 'SAT_ZERO'):
+                continue
+            fused.append(node)
+        return fused
+
+    # ------------------------------------------------------------------------------ requests
+    def _requests(self, view: ModelView, fused: list[HGQFixedPointQuantizer]) -> dict[str, Request]:
+        fused_ids = {id(q) for q in fused}
+        requests: dict[str, Request] = {}
+        for node in reversed(view.nodes):
+            out = node.outputs[0]
+            for_input = out in view.input_like
+            req = FULL if view.is_output(out) else Request()
+            for c in view.consumers[out]:
+                req = req.merge(self._consumer_request(c, requests, fused_ids, for_input))
+            requests[out] = req
+        return requests
+
+    def _consumer_request(self, consumer, requests, fused_ids, for_input: bool) -> Request:
+        if isinstance(consumer, HGQFixedPointQuantizer):
+            if id(consumer) in fused_ids:
+                return Request()  # the producer becomes the quantizer
+            return quantizer_request(consumer, for_input=for_input)
+        if isinstance(consumer, _PASS_THROUGH):
+            return requests[consumer.outputs[0]]
+        if for_input:
+            raise ValueError(
+                f'hgq-hls4ml-plugin: a model input reaches {consumer.name!r} ({consumer.class_name}) without a quantizer. '
+                'A proxy model must quantize every input first (HQuantize or Signature in HGQ; a FixedPointQuantizer '
+                'in the proxy).'
+            )
+        is_relu = isinstance(consumer, Activation) and str(consumer.get_attr('activation')).lower() == 'relu'
+        is_max = isinstance(consumer, _MONOTONE) and consumer.get_attr('pool_op') == 'Max'
+        if is_relu or is_max:
+            return Request(None, requests[consumer.outputs[0]].f)
+        return FULL
+
+    # --------------------------------------------------------------------------------- types
+    def _set_types(self, view, produced, fused, requests):
+        fused_by_producer = {q.inputs[0]: q for q in fused}
+        for node in view.nodes:
+            if id(node) in {id(q) for q in fused}:
+                continue
+            out = node.outputs[0]
+            p = produced[out]
+            q = fused_by_producer.get(out)
+            if out in view.input_like:
+                result = quantizer_type(q) if q is not None else _input_type(node, requests[out])
+            elif q is not None:
+                result = quantizer_type(q)
+            else:
+                result = _trimmed_type(node, p, requests[out])
+            _set_result(node, result)
+            if 'accum_t' in node.attributes and not isinstance(node, Input):
+                _set_type_attr(node, 'accum_t', fixed_type(*_kif(node, p)))
+            _set_weight_types(node)
+            _set_param_type(node)
+        # produced values of fused quantizers now come from their producers
+        for q in fused:
+            produced[q.inputs[0]] = produced[q.outputs[0]]
+
+
+def _kif(node, p: QArray) -> tuple[int, int, int]:
+    if not p.bounded:
+        raise ValueError(
+            f'hgq-hls4ml-plugin: the output range of {node.name!r} ({node.class_name}) is unbounded; some input is not '
+            'quantized. Every model input must be followed by a FixedPointQuantizer.'
+        )
+    return p.kif_max()
+
+
+def _trimmed_type(node, p: QArray, req: Request) -> FixedPrecisionType:
+    k, i, f = _kif(node, p)
+    I = k + i
+    if req.I is not None:
+        I = min(I, int(req.I))
+    if req.f is not None:
+        f = min(f, int(req.f))
+    return fixed_type(k, I - k, f)
+
+
+def _input_type(node: Input, req: Request) -> FixedPrecisionType:
+    if req.I is None or req.f is None:
+        raise ValueError(f'hgq-hls4ml-plugin: cannot derive the type of input {node.name!r}; it must feed quantizers.')
+    if req.I == -np.inf:  # every consumer quantizer is fully pruned
+        return fixed_type(0, 0, 1)
+    if req.saturating and req.wrapping:
+        raise ValueError(
+            f'hgq-hls4ml-plugin: input {node.name!r} feeds both wrapping and saturating quantizers; one input type '
+            'cannot serve both exactly. Use one overflow mode for the quantizers reading the same input.'
+        )
+    k = 1 if req.signed else 0
+    sat = 'SAT' if req.saturating else None
+    return fixed_type(k, int(req.I) - k, int(req.f), 'TRN', sat)
+
+
+def _set_result(node: Layer, precision: FixedPrecisionType) -> None:
+    var = node.get_output_variable()
+    t = NamedType(var.type.name, precision)
+    var.type = t
+    node.attributes['result_t'] = t
+
+
+def _set_type_attr(node: Layer, key: str, precision: FixedPrecisionType) -> None:
+    node.attributes[key] = NamedType(f'{node.name}_{key}', precision)
+
+
+def _set_weight_types(node: Layer) -> None:
+    for key in list(node.attributes.keys()):
+        if not key.endswith('_t'):
+            continue
+        wname = key[:-2]
+        var = node.attributes.get(wname)
+        if var is None or not hasattr(var, 'data') or not hasattr(var, 'update_precision'):
+            continue
+        k, i, f = QArray.constant(np.asarray(var.data, dtype=np.float64)).kif_max()
+        precision = fixed_type(k, i, f)
+        t = NamedType(f'{node.name}_{key}', precision)
+        var.type = t
+        var.update_precision(precision)
+        node.attributes[key] = t
+        node.model.config.layer_name_precision[f'{node.name}_{wname}'] = str(precision)
+
+
+def _set_param_type(node: Layer) -> None:
+    """Parametrized activations (thresholded/leaky ReLU): the smallest type holding the parameter."""
+    if 'param_t' in node.attributes and node.get_attr('activ_param') is not None:
+        k, i, f = QArray.constant(np.array([float(node.get_attr('activ_param'))])).kif_max()
+        _set_type_attr(node, 'param_t', fixed_type(k, i, f))
+
+
+def _apply_overrides(model, view: ModelView) -> None:
+    """Applies the hls4ml settings embedded in proxy quantizers (``parallelization_factor``)."""
+    for node in view.nodes:
+        if not isinstance(node, HGQFixedPointQuantizer):
+            continue
+        for name, conf in (node.get_attr('overrides') or {}).get('layers', {}).items():
+            target = model.graph.get(name)
+            if target is None:
+                continue
+            for key, value in conf.items():
+                if key.endswith('_t') or key == 'table_size':
+                    continue  # types are derived exactly, never taken from the model
+                if key == 'parallelization_factor':
+                    if _user_defined(model, name, 'ParallelizationFactor'):
+                        continue
+                    target.set_attr(key, int(value))
+                elif key in target.attributes:
+                    target.set_attr(key, value)
+
+
+def _user_defined(model, layer_name: str, key: str) -> bool:
+    conf = (model.config.config.get('HLSConfig', {}).get('LayerName') or {}).get(layer_name) or {}
+    return key in conf
+
+
+def _warn_user_precisions(model) -> None:
+    layer_confs = model.config.config.get('HLSConfig', {}).get('LayerName') or {}
+    named = [name for name, conf in layer_confs.items() if isinstance(conf, dict) and 'Precision' in conf]
+    if named:
+        warnings.warn(
+            f'hgq-hls4ml-plugin: Precision settings for layers {named} are ignored; the plugin derives every type '
+            'of a proxy model exactly from its quantizers.',
+            stacklevel=2,
+        )
