@@ -71,7 +71,9 @@ def run_flattened(model: keras.Model, inputs, layer_fn: Callable[[keras.layers.L
 def convert_model(model: keras.Model, layer_fn: Callable[[keras.layers.Layer], LayerFn], name: str | None = None):
     """Builds a new flat model with every layer of ``model`` replaced by ``layer_fn(layer)``."""
     graph = _functional(model)
-    new_inputs = [keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=t.name) for t in graph.inputs]
+    new_inputs = [
+        keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=t._keras_history.operation.name) for t in graph.inputs
+    ]
     outputs = run_flattened(model, new_inputs, layer_fn)
     inputs = new_inputs[0] if len(new_inputs) == 1 else new_inputs
     return keras.Model(inputs, outputs, name=name or f'{model.name}_proxy')

@@ -1,0 +1,188 @@
+"""Unary lookup-table activation for proxy models.
+
+A `UnaryLUT` replaces an element-wise activation whose input takes few distinct values: the table holds
+the activation of every value of the input format, already quantized. In firmware the raw
+two's-complement bits of the input index the table, so the table is stored in that order (the
+non-negative half first, then the negative half for signed inputs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from .fixed_point import check_modes
+from .fixed_point_quantizer import FixedPointQuantizer, gfixed_quantizer
+
+LUT_SIZE_LIMITATION = 1 << 20
+
+
+def _kif(v, name: str) -> tuple[int, int, int]:
+    try:
+        k, i, f = (int(x) for x in v)
+    except (TypeError, ValueError):
+        raise ValueError(f'UnaryLUT: {name} must be a (keep_negative, int_bits, frac_bits) triple, got {v!r}.') from None
+    if k not in (0, 1):
+        raise ValueError(f'UnaryLUT: {name}[0] (keep_negative) must be 0 or 1, got {k}.')
+    return k, i, f
+
+
+def table_inputs(kif_in: tuple[int, int, int]) -> np.ndarray:
+    """The input value of every table entry, in two's-complement index order (float32)."""
+    k, i, f = kif_in
+    n = 1 << (k + i + f)
+    idx = np.arange(n, dtype=np.int64)
+    if k:
+        idx = np.where(idx >= n // 2, idx - n, idx)
+    return (idx.astype(np.float64) * 2.0**-f).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package='HGQ')
+class UnaryLUT(keras.layers.Layer):
+    """Element-wise lookup table: ``table[index(x)]`` with ``index(x) = round(x * 2**f_in) mod N``.
+
+    Args:
+        kif_in: ``(keep_negative, int_bits, frac_bits)`` of the input format; the table has ``2**(k+i+f)`` entries.
+        kif_out: Format of the table values (informational; the values are given by ``table``).
+        RND, SAT: Rounding/overflow used when the table was built.
+        table: Table values in two's-complement index order (None: zeros, e.g. before weights are loaded).
+    """
+
+    def __init__(self, kif_in, kif_out, RND: str = 'TRN', SAT: str = 'WRAP', table=None, **kwargs):
+        kwargs.pop('trainable', None)
+        super().__init__(trainable=False, **kwargs)
+        self.kif_in = _kif(kif_in, 'kif_in')
+        self.kif_out = _kif(kif_out, 'kif_out')
+        self.RND, self.SAT = check_modes(RND, SAT)
+        bits = sum(self.kif_in)
+        if bits < 0 or (1 << max(bits, 0)) > LUT_SIZE_LIMITATION:
+            raise ValueError(
+                f'UnaryLUT: input format {self.kif_in} needs 2**{bits} entries; the limit is {LUT_SIZE_LIMITATION}. '
+                'Quantize the input more coarsely or keep the activation.'
+            )
+        n = 1 << bits
+        values = np.zeros(n, np.float32) if table is None else np.asarray(ops.convert_to_numpy(table), np.float32).ravel()
+        if values.size != n:
+            raise ValueError(f'UnaryLUT: table has {values.size} entries, expected {n} for input format {self.kif_in}.')
+        self.table = self.add_weight(
+            name='table', shape=(n,), dtype='float32', trainable=False, initializer=keras.initializers.Constant(values)
+        )
+
+    @classmethod
+    def from_activation(cls, activation, kif_in, kif_out=None, RND: str = 'TRN', SAT: str = 'WRAP', name=None):
+        """Builds the table of ``activation`` (a Keras activation name or any unary callable).
+
+        The activation is evaluated in float32 with Keras, exactly as the model computes it, then quantized to
+        ``kif_out`` with ``RND``/``SAT`` (``kif_out=None`` keeps the float32 values).
+        """
+        fn = keras.activations.get(activation) if isinstance(activation, str) else activation
+        kif_in = _kif(kif_in, 'kif_in')
+        x = ops.convert_to_tensor(table_inputs(kif_in))
+        y = ops.convert_to_numpy(fn(x)).astype(np.float32)
+        if kif_out is not None:
+            k, i, f = _kif(kif_out, 'kif_out')
+            y = ops.convert_to_numpy(gfixed_quantizer(y, k, k + i + f, k + i, RND, SAT)).astype(np.float32)
+        else:
+            kif_out = (1, 32, 32)
+        return cls(kif_in, kif_out, RND, SAT, table=y, name=name)
+
+    def call(self, x):
+        k, i, f = self.kif_in
+        n = float(1 << (k + i + f))
+        idx = ops.mod(ops.round(ops.cast(x, 'float32') * float(2.0**f)), n)
+        return ops.take(self.table, ops.cast(idx, 'int32'))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        conf = super().get_config()
+        conf.pop('trainable', None)
+        conf.update(kif_in=list(self.kif_in), kif_out=list(self.kif_out), RND=self.RND, SAT=self.SAT)
+        return conf
+
+
+# ------------------------------------------------------------------------------ proxy conversion
+_PASS_THROUGH = (keras.layers.Reshape, keras.layers.Flatten, keras.layers.Permute, keras.layers.MaxPooling1D,
+                 keras.layers.MaxPooling2D)
+_KEEP = ('relu', 'linear', 'softmax')
+
+
+def _source_quantizer(tensor) -> FixedPointQuantizer | None:
+    """The quantizer that fixes the value grid of ``tensor``, looking through reshapes and max pooling."""
+    op = tensor._keras_history.operation
+    while isinstance(op, _PASS_THROUGH):
+        tensor = op._inbound_nodes[0].input_tensors[0]
+        op = tensor._keras_history.operation
+    return op if isinstance(op, FixedPointQuantizer) else None
+
+
+def _table_frac_bits(layer: keras.layers.Layer) -> int | None:
+    """Fractional bits the table needs so that the quantizer after the activation still rounds exactly
+    (TRN: its own; RND: one more); None keeps the exact float32 values."""
+    if len(layer._outbound_nodes) != 1:
+        return None
+    q = layer._outbound_nodes[0].operation
+    if not isinstance(q, FixedPointQuantizer):
+        return None
+    k, b, i = q.kbi()
+    on = b > 0
+    if not np.any(on):
+        return None
+    f = int((b - i)[on].max())
+    return {'TRN': f, 'RND': f + 1}.get(q.RND)
+
+
+def _format_of(values: np.ndarray, f: int) -> tuple[int, int, int]:
+    v = np.asarray(values, dtype=np.float64)
+    k = int(np.any(v < 0))
+    top = max(float(np.max(v)) + 2.0**-f, float(-np.min(v)), 2.0**-f)
+    return k, int(np.ceil(np.log2(top))), int(f)
+
+
+def lut_for(layer: keras.layers.Layer, max_table_size: int) -> UnaryLUT | None:
+    """A `UnaryLUT` equivalent to an `Activation` layer of a proxy model, or None if not applicable."""
+    if type(layer) is not keras.layers.Activation or len(layer._inbound_nodes) != 1:
+        return None
+    act = layer.activation
+    if getattr(act, '__name__', '') in _KEEP:
+        return None
+    inputs = layer._inbound_nodes[0].input_tensors
+    if len(inputs) != 1:
+        return None
+    q = _source_quantizer(inputs[0])
+    if q is None:
+        return None
+    k, b, i = q.kbi()
+    on = b > 0
+    if not np.any(on):
+        return None
+    kif_in = (int(k[on].max()), int((i - k)[on].max()), int((b - i)[on].max()))
+    if 1 << max(sum(kif_in), 0) > max_table_size:
+        return None
+    exact = UnaryLUT.from_activation(act, kif_in, None)
+    f = _table_frac_bits(layer)
+    values = ops.convert_to_numpy(exact.table).astype(np.float64)
+    if f is None:
+        return UnaryLUT(kif_in, (1, 32, 32), table=values, name=layer.name)
+    values = np.floor(values * 2.0**f) / 2.0**f
+    return UnaryLUT(kif_in, _format_of(values, f), 'TRN', 'WRAP', table=values.astype(np.float32), name=layer.name)
+
+
+def convert_activations_to_lut(proxy: keras.Model, max_table_size: int) -> keras.Model:
+    """Replaces the proxy's element-wise activations by lookup tables where the table has at most
+    ``max_table_size`` entries. The quantizer after each activation stays and rounds the table values."""
+    from .convert import clone_layer, convert_model
+
+    def layer_fn(layer):
+        new = lut_for(layer, max_table_size) or clone_layer(layer, layer.name)
+
+        def fn(*args, **kwargs):
+            return new(args[0] if len(args) == 1 else list(args))
+
+        return fn
+
+    return convert_model(proxy, layer_fn, name=proxy.name)
