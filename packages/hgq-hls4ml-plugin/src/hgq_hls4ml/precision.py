@@ -47,6 +47,13 @@ FLOAT32_GUARD_BITS = 24
 """Extra fractional bits given to a model input feeding a quantizer whose rounding needs the exact value
 (RND_CONV, ...): enough for every float32 input to round exactly."""
 
+SIGN_DEPENDENT_ROUNDING = ('TRN_ZERO', 'RND_ZERO', 'RND_INF')
+"""Rounding modes that depend on the sign of the value (not only on its bits below the cut), so they do not
+commute with a wrap of the integer bits."""
+
+FLOAT32_INTEGER_BITS = 129
+"""Integer bits (sign included) that hold every finite float32 value."""
+
 _CASTING = (Dense, Conv1D, Conv2D, Pooling1D, Pooling2D, GlobalPooling1D, GlobalPooling2D, Merge, Activation,
             BatchNormalization, HGQUnaryLUT, HGQFixedPointQuantizer, Input)
 _PASS_THROUGH = (Reshape, Transpose, Concatenate)
@@ -111,14 +118,19 @@ def quantizer_request(node: HGQFixedPointQuantizer, for_input: bool = False) -> 
     else:
         f = f_q + FLOAT32_GUARD_BITS if for_input else None
     I_q = float(np.max(i))
-    if sat == 'WRAP':
+    wrapping = sat in ('WRAP', 'WRAP_SM')
+    if wrapping and rnd in SIGN_DEPENDENT_ROUNDING:
+        # wrapping the input could flip its sign, which changes how these modes round: keep the exact value
+        I = FLOAT32_INTEGER_BITS if for_input else None
+    elif sat == 'WRAP':
         I = I_q
     elif sat == 'WRAP_SM':
-        I = I_q + 1
+        I = I_q + 1  # the lowest dropped bit decides the sign-magnitude flip
     else:
         I = I_q + 1 if for_input else None
-    return Request(I, f, saturating=sat not in ('WRAP', 'WRAP_SM'), wrapping=sat in ('WRAP', 'WRAP_SM'),
-                   signed=bool(np.any(k > 0)) or sat not in ('WRAP', 'WRAP_SM'))
+    exact_sign = rnd in SIGN_DEPENDENT_ROUNDING
+    return Request(I, f, saturating=not wrapping, wrapping=wrapping and not exact_sign,
+                   signed=bool(np.any(k > 0)) or not wrapping or exact_sign)
 
 
 class ModelView:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 from hls4ml.model.layers import (
     Activation,
+    BatchNormalization,
     Concatenate,
     Conv1D,
     Conv2D,
@@ -30,7 +31,7 @@ from hls4ml.model.layers import (
     ZeroPadding2D,
 )
 
-from .intervals import QArray
+from .intervals import QArray, minimal_frac_bits
 from .layers import HGQFixedPointQuantizer, HGQUnaryLUT
 
 
@@ -239,6 +240,18 @@ def _zero_pad(node, inputs):
     hi = np.pad(x.hi, pads)
     f = np.pad(x.f, pads, constant_values=-np.inf)
     return QArray(lo, hi, f)
+
+
+@rule(BatchNormalization)
+def _batchnorm(node, inputs):
+    """``x * scale + bias`` per channel (last axis), with the scale and bias the IR holds."""
+    x = inputs[0]
+    scale = np.broadcast_to(_weight(node, 'scale'), x.shape)
+    bias = np.broadcast_to(_weight(node, 'bias'), x.shape)
+    c1, c2 = x.lo * scale, x.hi * scale
+    lo, hi = np.minimum(c1, c2) + bias, np.maximum(c1, c2) + bias
+    f = np.maximum(np.where(scale != 0, x.f + minimal_frac_bits(scale), -np.inf), minimal_frac_bits(bias))
+    return QArray(lo, hi, np.where((lo == 0) & (hi == 0), -np.inf, f))
 
 
 @rule(Concatenate)

@@ -59,8 +59,12 @@ def round_int(xp: Any, y, RND: str):
     return mag * sign
 
 
-def overflow_int(xp: Any, y, k, B, SAT: str):
-    """Applies the overflow mode to integers ``y`` held in ``B`` bits (``k``: signed)."""
+def overflow_int(xp: Any, y, k, B, SAT: str, y_trunc=None):
+    """Applies the overflow mode to integers ``y`` held in ``B`` bits (``k``: signed).
+
+    ``y_trunc`` (WRAP_SM only) is the value before rounding, truncated toward -inf: ap_fixed takes the lowest
+    dropped bit from it, not from the rounded value.
+    """
     k = xp.where(B > 0, k, 0.0)
     n = B - k  # magnitude bits
     high = xp.power(2.0, n) - 1.0
@@ -77,10 +81,12 @@ def overflow_int(xp: Any, y, k, B, SAT: str):
     if SAT == 'WRAP':
         return wrapped
     if SAT == 'WRAP_SM':
-        # sign-magnitude wrap (signed only): where the lowest dropped bit differs from the new sign bit,
-        # the kept bits are inverted (-w - 1).
-        dropped = xp.mod(xp.floor(y / period), 2.0)
-        flip = (dropped != xp.where(wrapped < 0, 1.0, 0.0)) & (k > 0)
+        # sign-magnitude wrap (signed only): on overflow, where the lowest dropped bit of the unrounded value
+        # differs from the new sign bit, the kept bits are inverted (-w - 1).
+        src = y if y_trunc is None else y_trunc
+        dropped = xp.mod(xp.floor(src / period), 2.0)
+        overflow = (y > high) | (y < low)
+        flip = overflow & (dropped != xp.where(wrapped < 0, 1.0, 0.0)) & (k > 0)
         return xp.where(flip, -wrapped - 1.0, wrapped)
     raise ValueError(f'Unknown overflow mode {SAT!r}.')
 
@@ -93,8 +99,9 @@ def quantize(xp: Any, x, k, B, I, RND: str = 'TRN', SAT: str = 'WRAP'):
     RND, SAT = check_modes(RND, SAT)
     f = B - I
     scale = xp.power(2.0, f)
-    y = round_int(xp, x * scale, RND)
-    y = overflow_int(xp, y, k, B, SAT)
+    scaled = x * scale
+    y = round_int(xp, scaled, RND)
+    y = overflow_int(xp, y, k, B, SAT, xp.floor(scaled) if SAT == 'WRAP_SM' else None)
     return xp.where(B > 0, y / scale, 0.0)
 
 

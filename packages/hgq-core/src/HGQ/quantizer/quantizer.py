@@ -92,7 +92,9 @@ def resolve_skip_dims(skip_dims: Any, ndim: int) -> tuple[int, ...]:
 def round_values(x, strategy: int, seed_generator=None):
     """Rounds ``x`` to integers with the given strategy code (see `strategy_dict`)."""
     if strategy == STANDARD_ROUND:
-        return ops.floor(x + 0.5)
+        # half up, exactly (floor(x + 0.5) rounds x = 0.5 - 2**-25 up, because x + 0.5 is not a float32)
+        fl = ops.floor(x)
+        return ops.where(x - fl >= 0.5, fl + 1.0, fl)
     if strategy == FLOOR:
         return ops.floor(x)
     if strategy == STOCHASTIC_ROUND:
@@ -104,6 +106,66 @@ def round_values(x, strategy: int, seed_generator=None):
         noise = ops.where(ops.abs(x) <= 0.5, -x, noise)
         return x + ops.stop_gradient(noise)
     raise ValueError(f'Unresolved rounding strategy {strategy}; "auto" must be resolved by the owning layer.')
+
+
+def _as_tensor(v):
+    """A plain tensor (not a variable) for custom-gradient functions, which must not read variables."""
+    return ops.copy(v) if hasattr(v, 'assign') else v
+
+
+def sum_to_shape(g, shape: tuple[int, ...]):
+    """Sums a broadcast gradient ``g`` back to ``shape`` (the shape of a bitwidth tensor)."""
+    nd = len(g.shape)
+    lead = nd - len(shape)
+    axes = list(range(lead))
+    for d, s in enumerate(shape):
+        gs = g.shape[lead + d]
+        if s == 1 and gs != 1:
+            axes.append(lead + d)
+    if axes:
+        g = ops.sum(g, axis=axes, keepdims=True)
+    return ops.reshape(g, shape) if tuple(g.shape) != tuple(shape) else g
+
+
+def surrogate_quantize(x, fbw, strategy: int, exact_q_value: bool):
+    """Quantizes ``x`` on the grid ``2**-round(fbw)`` (deterministic strategies) with the HGQ gradients:
+    identity for ``x`` and ``-ln2 * (xq - x)`` for ``fbw`` (summed over the values sharing a bitwidth)."""
+    fbw_shape = tuple(fbw.shape)
+
+    @ops.custom_gradient
+    def fn(x, fbw):
+        fq = ops.round(fbw) if exact_q_value else fbw
+        scale = ops.power(2.0, fq)
+        xq = round_values(x * scale, strategy) / scale
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            return upstream, sum_to_shape(upstream * (xq - x) * (-LN2), fbw_shape)
+
+        return xq, grad
+
+    return fn(_as_tensor(x), _as_tensor(fbw))
+
+
+def bits_with_grad(base, fbw, grad_scale: float):
+    """``relu(base + round(fbw))`` whose gradient reaches only ``fbw`` (straight through the rounding),
+    scaled by ``grad_scale``; ``base`` (integer bits from data) gets no gradient."""
+    fbw_shape = tuple(fbw.shape)
+
+    @ops.custom_gradient
+    def fn(base, fbw):
+        bw = ops.relu(base + ops.round(fbw))
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            g = upstream * ops.cast(bw > 0, upstream.dtype) * grad_scale
+            return ops.zeros_like(base), sum_to_shape(g, fbw_shape)
+
+        return bw, grad
+
+    return fn(ops.stop_gradient(base), _as_tensor(fbw))
 
 
 def straight_through_round(x):
@@ -221,6 +283,8 @@ class HGQ:
         return self.forward(x, training=training, record_minmax=record_minmax)
 
     def _quantize(self, x, fbw, training):
+        if training and self.rnd_strategy in (STANDARD_ROUND, FLOOR):
+            return surrogate_quantize(x, fbw, self.rnd_strategy, self.exact_q_value)
         fq = ops.round(fbw) if (self.exact_q_value or not training) else fbw
         scale = ops.power(2.0, fq)
         strategy = self.rnd_strategy

@@ -1,0 +1,125 @@
+"""Training-step time of an HGQ model relative to the same plain-Keras float model.
+
+Both models are a 16-64-32-32-5 MLP (ReLU), batch 1024, Adam, MSE, TensorFlow backend, default compile
+settings. The two models are timed side by side in one process, alternating, and the median epoch time
+over repeats is divided by the number of steps. Prints the ratio and appends it to a results table.
+
+    python benchmarks/train_step.py                 # CPU
+    python benchmarks/train_step.py --repeats 15 --steps 50 --table benchmarks/results/train_step.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from HGQ import HDense, HQuantize  # noqa: E402
+
+SHAPES = (16, 64, 32, 32, 5)
+BATCH = 1024
+
+
+def float_model() -> keras.Model:
+    layers = [keras.Input((SHAPES[0],))]
+    for n in SHAPES[1:-1]:
+        layers.append(keras.layers.Dense(n, activation='relu'))
+    layers.append(keras.layers.Dense(SHAPES[-1]))
+    return keras.Sequential(layers, name='float')
+
+
+def hgq_model(beta: float = 1e-6) -> keras.Model:
+    layers = [keras.Input((SHAPES[0],)), HQuantize(beta=beta)]
+    for n in SHAPES[1:-1]:
+        layers.append(HDense(n, activation='relu', beta=beta))
+    layers.append(HDense(SHAPES[-1], beta=beta))
+    return keras.Sequential(layers, name='hgq')
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._t0)
+
+
+def time_steps(model: keras.Model, x, y, steps: int, epochs: int) -> list[float]:
+    """Per-step times (seconds) of ``epochs`` epochs of ``steps`` steps each."""
+    timer = EpochTimer()
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[timer], shuffle=False)
+    return [t / steps for t in timer.times]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--steps', type=int, default=40, help='steps per epoch')
+    parser.add_argument('--repeats', type=int, default=9, help='timed rounds (each: one epoch per model)')
+    parser.add_argument('--table', default=None, help='markdown table to append the result to')
+    args = parser.parse_args(argv)
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH * args.steps, SHAPES[0])).astype(np.float32)
+    y = rng.normal(size=(BATCH * args.steps, SHAPES[-1])).astype(np.float32)
+    models = {'float': float_model(), 'hgq': hgq_model()}
+    for m in models.values():
+        m.compile(keras.optimizers.Adam(1e-3), 'mse')
+        m.fit(x[: BATCH * 2], y[: BATCH * 2], batch_size=BATCH, epochs=2, verbose=0)  # trace + warm up
+
+    times = {name: [] for name in models}
+    for _ in range(args.repeats):  # alternate, so that machine noise hits both alike
+        for name, m in models.items():
+            times[name].extend(time_steps(m, x, y, args.steps, 1))
+    med = {name: statistics.median(t) for name, t in times.items()}
+    ratio = med['hgq'] / med['float']
+    device = 'GPU' if any(d.device_type == 'GPU' for d in _tf_devices()) else 'CPU'
+    print(f'device: {device} ({platform.processor() or platform.machine()}), keras {keras.__version__}, backend {keras.backend.backend()}')
+    for name in models:
+        ts = sorted(times[name])
+        print(f'{name:>6}: median {med[name] * 1e3:.3f} ms/step  (min {ts[0] * 1e3:.3f}, max {ts[-1] * 1e3:.3f}, n={len(ts)})')
+    print(f'ratio hgq/float: {ratio:.2f}x  (target <= 1.5x)')
+    if args.table:
+        _append(Path(args.table), device, med, ratio, args)
+    return 0
+
+
+def _tf_devices():
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices()
+
+
+def _append(path: Path, device: str, med: dict, ratio: float, args) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(
+            '# Training step: HGQ vs plain Keras (16-64-32-32-5 MLP, batch 1024, TensorFlow)\n\n'
+            '| date (UTC) | device | keras | float ms/step | HGQ ms/step | ratio | steps x repeats |\n'
+            '|---|---|---|---|---|---|---|\n'
+        )
+    date = datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')
+    with path.open('a') as f:
+        f.write(
+            f'| {date} | {device} | {keras.__version__} | {med["float"] * 1e3:.3f} | {med["hgq"] * 1e3:.3f} | '
+            f'{ratio:.2f}x | {args.steps} x {args.repeats} |\n'
+        )
+
+
+if __name__ == '__main__':
+    sys.exit(main())
