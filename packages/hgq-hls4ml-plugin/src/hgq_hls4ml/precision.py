@@ -255,7 +255,7 @@ class HGQPrecisionPropagation(ModelOptimizerPass):
                 result = _trimmed_type(node, p, requests[out])
             _set_result(node, result)
             if 'accum_t' in node.attributes and not isinstance(node, Input):
-                _set_type_attr(node, 'accum_t', fixed_type(*_kif(node, p)))
+                _set_type_attr(node, 'accum_t', fixed_type(*_accum_kif(node, p, produced)))
             _set_weight_types(node)
             _set_param_type(node)
         # produced values of fused quantizers now come from their producers
@@ -270,6 +270,21 @@ def _kif(node, p: QArray) -> tuple[int, int, int]:
             'quantized. Every model input must be followed by a FixedPointQuantizer.'
         )
     return p.kif_max()
+
+
+def _accum_kif(node, p: QArray, produced: dict[str, QArray]) -> tuple[int, int, int]:
+    """Accumulator format: the exact produced range, except for pooling, whose accumulator also holds every
+    input of the window (max) or the window sum with the fractional bits of the mean (average: the division by
+    the power-of-two window size must be exact)."""
+    if not isinstance(node, _MONOTONE):
+        return _kif(node, p)
+    x = produced[node.inputs[0]]
+    k, i, f = _kif(node, x)
+    if node.get_attr('pool_op') == 'Max':
+        return k, i, f
+    ko, io, fo = _kif(node, p)
+    extra = max(fo - f, 0)  # log2 of the window size
+    return max(k, ko), i + extra, max(fo, f + extra)
 
 
 def _trimmed_type(node, p: QArray, req: Request) -> FixedPrecisionType:

@@ -291,9 +291,22 @@ def _reshape(node, inputs):
     return inputs[0].reshape(_output_shape(node))
 
 
+def transpose_perm(node) -> list[int]:
+    """The permutation of a Transpose node. Read from ``perm_str``: ``perm`` itself is shadowed by the output
+    variable when the layer is named 'perm' (hls4ml stores outputs in the attributes under their name)."""
+    ndim = len(node.get_input_variable().shape)
+    perm = node.get_attr('perm')
+    if isinstance(perm, (list, tuple)) and len(perm) == ndim:
+        return [int(p) for p in perm]
+    values = [int(v) for v in str(node.get_attr('perm_str')).split(',')]
+    if len(values) == ndim + 1:  # 2-d transposes are written with a leading batch-like axis
+        values = [v - 1 for v in values[1:]]
+    return values
+
+
 @rule(Transpose)
 def _transpose(node, inputs):
-    return inputs[0].transpose(node.get_attr('perm'))
+    return inputs[0].transpose(transpose_perm(node))
 
 
 @rule(Activation)

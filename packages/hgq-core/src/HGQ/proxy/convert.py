@@ -83,11 +83,36 @@ def _identity(*args, **kwargs):
     return args[0] if len(args) == 1 else list(args)
 
 
+_MERGES = (keras.layers.Add, keras.layers.Concatenate, keras.layers.Maximum, keras.layers.Minimum,
+           keras.layers.Multiply, keras.layers.Average, keras.layers.Subtract, keras.layers.Dot)
+_ASSOCIATIVE_MERGES = (keras.layers.Add, keras.layers.Concatenate, keras.layers.Maximum, keras.layers.Minimum,
+                       keras.layers.Multiply)
+
+
+def _apply(layer: keras.layers.Layer, x):
+    """Calls ``layer``; a merge of more than two tensors becomes a chain of two-input merges (hls4ml merges
+    take exactly two inputs), the last one keeping the layer's name."""
+    if not isinstance(x, (list, tuple)) or len(x) <= 2 or not isinstance(layer, keras.layers.Layer):
+        return layer(x)
+    if not isinstance(layer, _ASSOCIATIVE_MERGES):
+        if isinstance(layer, (keras.layers.Average, keras.layers.Subtract)):
+            raise ValueError(
+                f'{type(layer).__name__} {layer.name!r} has {len(x)} inputs; hls4ml merges take two. Average or subtract '
+                'pairs explicitly.'
+            )
+        return layer(x)
+    acc = x[0]
+    for j, t in enumerate(x[1:-1]):
+        conf = dict(layer.get_config(), name=f'{layer.name}_part{j}')
+        acc = type(layer).from_config(conf)([acc, t])
+    return layer([acc, x[-1]])
+
+
 def _call_chain(layers: list[keras.layers.Layer]) -> LayerFn:
     def fn(*args, **kwargs):
         x = args[0] if len(args) == 1 else list(args)
         for layer in layers:
-            x = layer(x)
+            x = _apply(layer, x)
         return x
 
     return fn
@@ -105,7 +130,7 @@ def clone_layer(layer: keras.layers.Layer, name: str, config: dict | None = None
     conf['name'] = name
     cls = cls or type(layer)
     new = cls.from_config(conf)
-    if layer._inbound_nodes:
+    if layer._inbound_nodes and not isinstance(new, _MERGES):
         new.build(_input_shape_of(layer))
         weights = layer.get_weights()
         if weights and len(weights) == len(new.get_weights()):
@@ -142,8 +167,9 @@ def to_keras_layer(layer: HLayerBase | PLayerBase, name: str | None = None) -> k
     for key in ('kq_conf', 'paq_conf', 'beta', 'parallel_factor'):
         conf.pop(key, None)
     klayer = cls.from_config(conf)
-    klayer.build(_input_shape_of(layer))
-    _copy_deployment_weights(layer, klayer)
+    if not isinstance(klayer, _MERGES):  # merges are built when called (possibly as a chain of pairs)
+        klayer.build(_input_shape_of(layer))
+        _copy_deployment_weights(layer, klayer)
     return klayer
 
 
