@@ -1,23 +1,86 @@
 """HGQ: High Granularity Quantization for Keras 3.
 
 Per-weight and per-activation bitwidths trained by gradient, exact resource estimates (BOPs), and
-bit-exact conversion to hls4ml through proxy models. The public API follows HGQ1 (``hgq`` 0.2.6).
+bit-exact conversion to hls4ml through proxy models. The public API follows HGQ1 (``hgq`` 0.2.6): the
+top-level names below are exactly HGQ1's; `HActivation`, `HAdd`, the long pooling names, `PDropout` and
+`PPermute` live in `HGQ.layers`, as in HGQ1.
 """
+
+from __future__ import annotations
+
+import sys
 
 from ._version import __version__, version_tuple
 from .bops import CalibratedBOPs, FreeBOPs, ResetMinMax, trace_minmax
-from .layers import HDense, HQuantize, Signature
+from .layers import (
+    HConv1D,
+    HConv1DBatchNorm,
+    HConv2D,
+    HConv2DBatchNorm,
+    HDense,
+    HDenseBatchNorm,
+    HQuantize,
+    PAvgPool1D,
+    PAvgPool2D,
+    PConcatenate,
+    PFlatten,
+    PMaxPool1D,
+    PMaxPool2D,
+    PReshape,
+    Signature,
+)
 from .proxy import to_proxy_model
 from .quantizer import HGQ
-from .utils import get_default_kq_conf, get_default_paq_conf, set_default_kq_conf, set_default_paq_conf
+from .utils import (
+    get_default_kq_conf,
+    get_default_paq_conf,
+    set_default_kq_conf,
+    set_default_paq_conf,
+)
+
+
+class Shutup:
+    """Context manager that silences ``sys.stdout`` and ``sys.stderr`` (kept from HGQ1: ``with HGQ.shutup:``)."""
+
+    def write(self, s: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Shutup:
+        self._saved = (sys.stdout, sys.stderr)
+        sys.stdout = sys.stderr = self
+        return self
+
+    def __exit__(self, exc_type, exc_val, exc_tb) -> None:
+        sys.stdout, sys.stderr = self._saved
+
+
+shutup = Shutup()
 
 __all__ = [
     'CalibratedBOPs',
     'FreeBOPs',
     'ResetMinMax',
     'trace_minmax',
+    'HConv1D',
+    'HConv1DBatchNorm',
+    'HConv2D',
+    'HConv2DBatchNorm',
     'HDense',
+    'HDenseBatchNorm',
     'HQuantize',
+    'PAvgPool1D',
+    'PAvgPool2D',
+    'PConcatenate',
+    'PFlatten',
+    'PMaxPool1D',
+    'PMaxPool2D',
+    'PReshape',
     'Signature',
     'to_proxy_model',
     'HGQ',
@@ -25,6 +88,8 @@ __all__ = [
     'get_default_paq_conf',
     'set_default_kq_conf',
     'set_default_paq_conf',
+    'Shutup',
+    'shutup',
     '__version__',
     'version_tuple',
 ]

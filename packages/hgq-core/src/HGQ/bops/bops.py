@@ -124,6 +124,7 @@ def trace_minmax(
         if rst:
             layer.reset_minmax()
         layer.record_minmax = True
+        layer.save_ranges = True  # traced ranges are worth keeping, also for layers restored from HGQ1 files
 
     preds = []
     try:

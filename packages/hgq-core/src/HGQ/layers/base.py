@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..quantizer.quantizer import FLOOR, HGQ, STANDARD_ROUND
+from ..quantizer.quantizer import FLOOR, HGQ, STANDARD_ROUND, bits_with_grad
 from ..utils.utils import get_default_kq_conf, get_default_paq_conf
 
 
@@ -95,14 +95,20 @@ class ABSBaseLayer(keras.layers.Layer):
     """Common base of H- and P-layers: access to the bitwidths of the layer feeding this one."""
 
     def _input_tensors(self):
-        if len(self._inbound_nodes) > 1:
-            raise ValueError(
-                f'Layer {self.name!r} is used {len(self._inbound_nodes)} times; HGQ layers carry per-call state '
-                '(recorded ranges, BOPs) and must be used exactly once. Create one layer per call site.'
-            )
-        if not self._inbound_nodes:
+        nodes = self._inbound_nodes
+        if not nodes:
             return None
-        return list(self._inbound_nodes[0].input_tensors)
+        if len(nodes) > 1:
+            # Keras rebuilds a Sequential model on every `add` (also when loading one), which leaves a stale
+            # node per rebuild; those come from the same producers. Calls on different producers are reuse.
+            producers = {tuple(id(producer_of(t)) for t in node.input_tensors) for node in nodes}
+            if len(producers) > 1:
+                raise ValueError(
+                    f'Layer {self.name!r} is used {len(nodes)} times on different inputs; HGQ layers carry '
+                    'per-call state (recorded ranges, BOPs) and must be used exactly once. Create one layer per '
+                    'call site.'
+                )
+        return list(nodes[-1].input_tensors)
 
     @property
     def input_layers(self) -> list[keras.layers.Layer | None] | None:
@@ -307,9 +313,10 @@ class HLayerBase(ABSBaseLayer):
     # ------------------------------------------------------------------------------- bitwidths
     def _kernel_bw(self, qk):
         """Differentiable bitwidths of an already quantized kernel (sign not counted)."""
-        int_bits, fp_bits, _ = self.kq.get_bits(qk, quantized=True)
-        k_bw = ops.relu(int_bits + fp_bits)
-        k_bw = scale_grad(k_bw, float(np.sqrt(1.0 / self.kq.degeneracy)))
+        int_bits = ops.floor(ops.log2(ops.abs(ops.stop_gradient(qk)))) + 1.0
+        if self.kq.axes:
+            int_bits = ops.max(int_bits, axis=self.kq.axes, keepdims=True)
+        k_bw = bits_with_grad(int_bits, self.kq._fbw_value(), float(np.sqrt(1.0 / self.kq.degeneracy)))
         return ops.broadcast_to(k_bw, qk.shape)
 
     @property
@@ -326,13 +333,13 @@ class HLayerBase(ABSBaseLayer):
     @property
     def act_bw(self):
         """Differentiable bitwidths of the output, shape ``(1,) + output_shape[1:]``."""
-        relu = self._relu_act
-        int_bits, fp_bits, kn = self.paq.get_bits(pos_only=relu)
-        bw = int_bits + fp_bits
-        if not relu:
-            bw = bw + kn
-        bw = ops.relu(bw)
-        bw = scale_grad(bw, float(np.sqrt(1.0 / self.paq.degeneracy)))
+        q = self.paq
+        if self._relu_act:
+            base = ops.floor(ops.log2(ops.maximum(q._max, 0.0))) + 1.0
+        else:
+            ref = ops.maximum(ops.abs(q._min), ops.abs(q._max))
+            base = ops.floor(ops.log2(ref)) + 1.0 + ops.cast(q._min < 0, 'float32')
+        bw = bits_with_grad(base, q._fbw_value(), float(np.sqrt(1.0 / q.degeneracy)))
         return ops.broadcast_to(bw, self._act_shape)
 
     @property
@@ -386,15 +393,28 @@ class HLayerBase(ABSBaseLayer):
         return 0.0
 
     # ----------------------------------------------------------------------------------- config
+    def _unsaved_without_ranges(self) -> list:
+        """Variables left out of the saved state when ``save_ranges`` is False (HGQ1 files never held them)."""
+        if getattr(self, 'paq', None) is None or self.paq._min is None:
+            return []
+        return [self.paq._min, self.paq._max]
+
     @property
     def non_trainable_weights(self):
         """Non-trainable weights in the order of the legacy ``.h5`` format; without the traced ranges when
         ``save_ranges`` is False (the layout of HGQ1 files)."""
         weights = super().non_trainable_weights
-        if self.save_ranges or not self.built or getattr(self, 'paq', None) is None or self.paq._min is None:
+        if self.save_ranges or not self.built:
             return weights
-        skip = {id(self.paq._min), id(self.paq._max)}
+        skip = {id(v) for v in self._unsaved_without_ranges()}
         return [w for w in weights if id(w) not in skip]
+
+    def save_own_variables(self, store):
+        # every variable of the layer, bitwidths and ranges included (Keras' Dense/Conv save only kernel/bias)
+        keras.layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        keras.layers.Layer.load_own_variables(self, store)
 
     def get_config(self) -> dict[str, Any]:
         base = super().get_config()

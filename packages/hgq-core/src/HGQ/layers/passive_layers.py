@@ -16,16 +16,13 @@ from .base import ABSBaseLayer
 class PLayerBase(ABSBaseLayer):
     """Base of the P-layers: the output bitwidth map is the input map, reshaped."""
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._record_output_shape(input_shape)
-
-    def _record_output_shape(self, input_shape):
-        self._output_shape_no_batch = tuple(int(s) for s in self.compute_output_shape(input_shape)[1:])
-
     @property
     def _act_shape(self) -> tuple[int, ...]:
-        return (1,) + self._output_shape_no_batch
+        """``(1,) + output_shape[1:]``, read from the layer's place in the model graph (some Keras parents,
+        e.g. ``Reshape``, are built at construction, so ``build`` cannot record it)."""
+        if not self._inbound_nodes:
+            raise ValueError(f'Layer {self.name!r} is not connected in a model graph yet.')
+        return (1,) + tuple(int(s) for s in self._inbound_nodes[-1].output_tensors[0].shape[1:])
 
     def _single_input_layer(self):
         layer = self.last_layer
@@ -109,3 +106,127 @@ class Signature(PLayerBase):
             'bits': self.bits.tolist(),
             'int_bits': self.int_bits.tolist(),
         }
+
+
+# ------------------------------------------------------------------------------- shape-only layers
+@keras.saving.register_keras_serializable(package='HGQ')
+class PReshape(PLayerBase, keras.layers.Reshape):
+    """`keras.layers.Reshape` that reshapes the bitwidth map along."""
+
+
+@keras.saving.register_keras_serializable(package='HGQ')
+class PFlatten(PLayerBase, keras.layers.Flatten):
+    """`keras.layers.Flatten` that flattens the bitwidth map along (in the same order, for either data format)."""
+
+    def _map_bw(self, bw, exact: bool):
+        return keras.layers.Flatten.call(self, bw)
+
+
+@keras.saving.register_keras_serializable(package='HGQ')
+class PPermute(PLayerBase, keras.layers.Permute):
+    """`keras.layers.Permute` that permutes the bitwidth map along."""
+
+    def _map_bw(self, bw, exact: bool):
+        return ops.transpose(bw, (0,) + tuple(self.dims))
+
+
+@keras.saving.register_keras_serializable(package='HGQ')
+class PDropout(PLayerBase, keras.layers.Dropout):
+    """`keras.layers.Dropout`; the bitwidth map passes unchanged (the layer is removed in the proxy model)."""
+
+
+# ------------------------------------------------------------------------------------------ merging
+@keras.saving.register_keras_serializable(package='HGQ')
+class PConcatenate(PLayerBase, keras.layers.Concatenate):
+    """`keras.layers.Concatenate` of two or more HGQ-quantized tensors; the bitwidth maps are concatenated too."""
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or not input_shape or not isinstance(input_shape[0], (list, tuple)):
+            raise ValueError(
+                f'PConcatenate {self.name!r} must be called on a list of at least two tensors, got input shape '
+                f'{input_shape!r}.'
+            )
+        if len(input_shape) < 2:
+            raise ValueError(
+                f'PConcatenate {self.name!r} got {len(input_shape)} input; it needs at least two. With a single '
+                'tensor there is nothing to concatenate: remove the layer and use the tensor directly.'
+            )
+        super().build(input_shape)
+
+    def _input_layers_checked(self) -> list:
+        layers = self.input_layers
+        if layers is None:
+            raise ValueError(f'Layer {self.name!r} is not connected in a model graph yet.')
+        for layer in layers:
+            self._check_quantized_input(layer)
+        return layers
+
+    @property
+    def act_bw(self):
+        return ops.concatenate([layer.act_bw for layer in self._input_layers_checked()], axis=self.axis)
+
+    @property
+    def act_bw_exact(self) -> np.ndarray:
+        maps = [np.asarray(layer.act_bw_exact, dtype=np.float32) for layer in self._input_layers_checked()]
+        return np.concatenate(maps, axis=self.axis)
+
+
+# ------------------------------------------------------------------------------------------ pooling
+class PPool(PLayerBase):
+    """Pooling P-layer: the output bitwidth map is the max-pool of the input map (for average pooling too,
+    as in HGQ1: the widest input of a window bounds the cost downstream)."""
+
+    def _map_bw(self, bw, exact: bool):
+        return ops.max_pool(
+            bw, pool_size=self.pool_size, strides=self.strides, padding=self.padding, data_format=self.data_format
+        )
+
+
+@keras.saving.register_keras_serializable(package='HGQ')
+class PMaxPooling1D(PPool, keras.layers.MaxPooling1D):
+    """`keras.layers.MaxPooling1D` with bitwidth-map propagation."""
+
+
+@keras.saving.register_keras_serializable(package='HGQ')
+class PMaxPooling2D(PPool, keras.layers.MaxPooling2D):
+    """`keras.layers.MaxPooling2D` with bitwidth-map propagation."""
+
+
+@keras.saving.register_keras_serializable(package='HGQ')
+class PAveragePooling1D(PPool, keras.layers.AveragePooling1D):
+    """`keras.layers.AveragePooling1D` with bitwidth-map propagation (max-pool of the map)."""
+
+
+@keras.saving.register_keras_serializable(package='HGQ')
+class PAveragePooling2D(PPool, keras.layers.AveragePooling2D):
+    """`keras.layers.AveragePooling2D` with bitwidth-map propagation (max-pool of the map)."""
+
+
+# HGQ1 had one pooling base per rank; here one mixin serves both
+PPool1D = PPool2D = PPool
+
+PMaxPool1D = PMaxPooling1D
+PMaxPool2D = PMaxPooling2D
+PAvgPool1D = PAveragePooling1D
+PAvgPool2D = PAveragePooling2D
+
+__all__ = [
+    'PLayerBase',
+    'Signature',
+    'PReshape',
+    'PFlatten',
+    'PPermute',
+    'PDropout',
+    'PConcatenate',
+    'PPool',
+    'PPool1D',
+    'PPool2D',
+    'PMaxPooling1D',
+    'PMaxPooling2D',
+    'PAveragePooling1D',
+    'PAveragePooling2D',
+    'PMaxPool1D',
+    'PMaxPool2D',
+    'PAvgPool1D',
+    'PAvgPool2D',
+]

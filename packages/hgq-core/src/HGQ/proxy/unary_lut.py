@@ -8,6 +8,7 @@ non-negative half first, then the negative half for signed inputs).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import keras
@@ -162,6 +163,12 @@ def lut_for(layer: keras.layers.Layer, max_table_size: int) -> UnaryLUT | None:
         return None
     kif_in = (int(k[on].max()), int((i - k)[on].max()), int((b - i)[on].max()))
     if 1 << max(sum(kif_in), 0) > max_table_size:
+        warnings.warn(
+            f'Activation {layer.name!r} stays a native activation (not bit-exact in hls4ml): its input takes '
+            f'{1 << sum(kif_in)} values, more than unary_lut_max_table_size={max_table_size}. Raise the limit or '
+            'narrow the input quantizer.',
+            stacklevel=4,
+        )
         return None
     exact = UnaryLUT.from_activation(act, kif_in, None)
     f = _table_frac_bits(layer)

@@ -84,7 +84,10 @@ def resolve_skip_dims(skip_dims: Any, ndim: int) -> tuple[int, ...]:
     axes = []
     for d in skip_dims:
         if not -ndim <= d < ndim:
-            raise ValueError(f'skip_dims {tuple(skip_dims)} has axis {d}, out of range for a tensor of rank {ndim}.')
+            raise ValueError(
+                f'skip_dims {tuple(skip_dims)} has axis {d}, out of range for a tensor of rank {ndim}. Use axes in '
+                f'[{-ndim}, {ndim - 1}] (axis 0 is the batch axis for activations), or a string such as "except_last".'
+            )
         axes.append(d % ndim)
     return tuple(sorted(set(axes)))
 

@@ -1,0 +1,302 @@
+"""BatchNorm fused into a kernel layer (spec 2.9): `HBatchNormBase` and `HDenseBatchNorm`.
+
+At inference the layer is its kernel layer with
+
+    fused_kernel = kernel * gamma / sqrt(moving_variance + epsilon)
+    fused_bias   = bias - moving_mean * gamma / sqrt(moving_variance + epsilon) + bn_beta
+
+so the firmware sees one quantized kernel and one bias. In training the same function is evaluated with
+the batch statistics (``moving_mean`` tracks the batch mean of ``x @ kernel + bias``). Unlike HGQ1, the
+training path adds ``bn_beta`` too, so ``bn_beta`` is trained and inference computes the trained function.
+
+The kernel bitwidths are adapted on the first training call (not at build), to the BN-fused kernel of that
+batch, so that each fused weight starts with about ``init_bw`` significant bits.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from .base import HLayerBase
+from .dense import HDense
+
+
+def _check_bn_arguments(layer_name: str, momentum: Any, epsilon: Any) -> None:
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.number)) or not 0 <= momentum <= 1:
+        raise ValueError(f'{layer_name}: momentum must be a number in [0, 1] (e.g. 0.99), got {momentum!r}.')
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.number)) or not epsilon > 0:
+        raise ValueError(f'{layer_name}: epsilon must be a positive number (e.g. 1e-3), got {epsilon!r}.')
+
+
+class HBatchNormBase(HLayerBase):
+    """Mixin that fuses a BatchNorm into the kernel and bias of a kernel H-layer.
+
+    Concrete layers put it first among their bases (``class HDenseBatchNorm(HBatchNormBase, HDense)``) and
+    provide ``_apply_kernel(x, kernel)``, ``_add_bias(z, bias)`` and ``_differentiable_bops(input_bw,
+    kernel_bw)``. The BN axis is the channel axis of the output (``channel_loc``).
+
+    Args:
+        momentum: Moving-average momentum of the statistics.
+        epsilon: Added to the variance.
+        center: Use ``bn_beta`` and the mean (needs ``use_bias``; set to False with a warning otherwise).
+        scale: Use ``bn_gamma`` and the variance.
+        beta_initializer, gamma_initializer, moving_mean_initializer, moving_variance_initializer,
+            beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: As
+            `keras.layers.BatchNormalization` (``beta_*`` refer to the BN shift ``bn_beta``, not to the BOPs
+            strength ``beta``).
+        **kwargs: Arguments of the kernel layer.
+    """
+
+    _delayed_kernel_bits_adaption = True
+
+    def __init__(
+        self,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer='zeros',
+        gamma_initializer='ones',
+        moving_mean_initializer='zeros',
+        moving_variance_initializer='ones',
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        **kwargs,
+    ):
+        _check_bn_arguments(type(self).__name__, momentum, epsilon)
+        super().__init__(**kwargs)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = keras.initializers.get(beta_initializer)
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.moving_mean_initializer = keras.initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = keras.initializers.get(moving_variance_initializer)
+        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
+        self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
+        self.beta_constraint = keras.constraints.get(beta_constraint)
+        self.gamma_constraint = keras.constraints.get(gamma_constraint)
+        if self.center and not self.use_bias:
+            warnings.warn(
+                f'{type(self).__name__} {self.name!r}: center=True needs use_bias=True (the BN shift is fused into '
+                'the bias); setting center=False. Pass use_bias=True to keep the BN shift.',
+                stacklevel=2,
+            )
+            self.center = False
+        self.bn_beta = self.bn_gamma = self.moving_mean = self.moving_variance = None
+        self._kernel_bits_pending = None
+
+    # ------------------------------------------------------------------------------------ build
+    def post_build(self, input_shape):
+        super().post_build(input_shape)
+        out_shape = tuple(self.compute_output_shape(input_shape))
+        channel_axis = 1 if self.channel_loc == 1 else len(out_shape) - 1
+        self._bn_axes = tuple(i for i in range(len(out_shape)) if i != channel_axis)
+        shape = (int(out_shape[channel_axis]),)
+        # creation order = HGQ1's .h5 layout: bn_beta, moving_mean, bn_gamma, moving_variance
+        if self.center:
+            self.bn_beta = self.add_weight(
+                name='bn_beta', shape=shape, initializer=self.beta_initializer, regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint, trainable=True,
+            )
+            self.moving_mean = self.add_weight(
+                name='moving_mean', shape=shape, initializer=self.moving_mean_initializer, trainable=False,
+            )
+        if self.scale:
+            self.bn_gamma = self.add_weight(
+                name='bn_gamma', shape=shape, initializer=self.gamma_initializer, regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint, trainable=True,
+            )
+            self.moving_variance = self.add_weight(
+                name='moving_variance', shape=shape, initializer=self.moving_variance_initializer, trainable=False,
+            )
+        # 1 until the kernel bitwidths were adapted to the BN-fused kernel (first training call)
+        self._kernel_bits_pending = self.add_weight(
+            name='kernel_bw_pending', shape=(), trainable=False, dtype='float32',
+            initializer=keras.initializers.Constant(1.0 if self._do_adapt_kernel_bits else 0.0),
+        )
+
+    def _unsaved_without_ranges(self) -> list:
+        extra = [] if self._kernel_bits_pending is None else [self._kernel_bits_pending]
+        return super()._unsaved_without_ranges() + extra
+
+    # ----------------------------------------------------------------------------------- fusion
+    def _bn_scale(self, variance):
+        return self.bn_gamma * ops.rsqrt(variance + self.epsilon)
+
+    @property
+    def fused_kernel(self):
+        """``kernel * gamma / sqrt(moving_variance + epsilon)`` (the kernel when ``scale`` is False)."""
+        if not self.scale:
+            return self.kernel
+        return self.kernel * self._bn_scale(self.moving_variance)
+
+    @property
+    def fused_bias(self):
+        """``bias - moving_mean * gamma / sqrt(moving_variance + epsilon) + bn_beta`` (the bias without center)."""
+        if not self.center:
+            return self.bias
+        if not self.scale:
+            return self.bias - self.moving_mean + self.bn_beta
+        return self.bias - self.moving_mean * self._bn_scale(self.moving_variance) + self.bn_beta
+
+    def _adapt_kernel_bits_once(self, fused_kernel) -> None:
+        """On the first training call, sets the kernel fractional bits so that each weight of ``fused_kernel``
+        keeps about ``init_bw`` significant bits (graph-safe: a no-op once the pending flag is cleared)."""
+        kq = self.kq
+        fbw = ops.convert_to_tensor(kq.fbw)
+        new = fbw - ops.log2(ops.abs(ops.stop_gradient(fused_kernel)))  # +inf for zero weights, clipped below
+        if kq.axes:
+            new = ops.min(new, axis=kq.axes, keepdims=True)
+        lo, hi = kq.bw_clip if kq.bw_clip is not None else (-126.0, 126.0)
+        new = ops.clip(ops.where(ops.isnan(new), lo, new), lo, hi)
+        pending = ops.convert_to_tensor(self._kernel_bits_pending) > 0.5
+        kq.fbw.assign(ops.where(pending, ops.cast(new, fbw.dtype), fbw))
+        self._kernel_bits_pending.assign(0.0)
+
+    def _update_moving(self, variable, value) -> None:
+        variable.assign(variable * self.momentum + ops.stop_gradient(value) * (1.0 - self.momentum))
+
+    # ------------------------------------------------------------------------------------- call
+    def forward(self, x, training=None, record_minmax=None):
+        if not training:
+            return super().forward(x, training=training, record_minmax=record_minmax)
+        kernel = self.kernel
+        if self.scale:
+            z = self._apply_kernel(x, kernel)
+            variance = ops.var(z, axis=self._bn_axes)
+            self._update_moving(self.moving_variance, variance)
+            bn_scale = self._bn_scale(variance)
+            fused_kernel = kernel * bn_scale
+            self._adapt_kernel_bits_once(fused_kernel)
+            qk = self.kq(fused_kernel, training, False)
+        else:
+            bn_scale = 1.0
+            self._adapt_kernel_bits_once(kernel)
+            qk = self.kq(kernel, training, False)
+            z = self._apply_kernel(x, qk)
+        bias = None
+        if self.center:
+            mean = ops.mean(z, axis=self._bn_axes) + self.bias
+            self._update_moving(self.moving_mean, mean)
+            bias = self.bias - mean * bn_scale + self.bn_beta
+        elif self.use_bias:
+            bias = self.bias
+        if self.scale:
+            z = self._apply_kernel(x, qk)
+        if bias is not None:
+            z = self._add_bias(z, self.paq.bias_forward(bias, training, self.channel_loc))
+        z = self.paq(z, training, record_minmax)
+        input_bw = self.input_bw
+        if input_bw is not None:
+            self._add_bops_loss(self._differentiable_bops(input_bw, self._kernel_bw(qk)))
+        return self.activation(z)
+
+    # ----------------------------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            'momentum': self.momentum,
+            'epsilon': self.epsilon,
+            'center': self.center,
+            'scale': self.scale,
+            'beta_initializer': keras.initializers.serialize(self.beta_initializer),
+            'gamma_initializer': keras.initializers.serialize(self.gamma_initializer),
+            'moving_mean_initializer': keras.initializers.serialize(self.moving_mean_initializer),
+            'moving_variance_initializer': keras.initializers.serialize(self.moving_variance_initializer),
+            'beta_regularizer': keras.regularizers.serialize(self.beta_regularizer),
+            'gamma_regularizer': keras.regularizers.serialize(self.gamma_regularizer),
+            'beta_constraint': keras.constraints.serialize(self.beta_constraint),
+            'gamma_constraint': keras.constraints.serialize(self.gamma_constraint),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]):
+        config = dict(config)
+        if 'save_ranges' not in config:
+            # an HGQ1 file: the layer is restored, already trained; do not re-adapt its kernel bitwidths
+            config.setdefault('do_adapt_kernel_bits', False)
+        return super().from_config(config)
+
+
+@keras.saving.register_keras_serializable(package='HGQ')
+class HDenseBatchNorm(HBatchNormBase, HDense):
+    """`HDense` with a BatchNorm (over the last axis) fused into its kernel and bias.
+
+    Arguments are those of `HDense` followed by those of `HBatchNormBase`.
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer='glorot_uniform',
+        bias_initializer='zeros',
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        kq_conf: dict | None = None,
+        paq_conf: dict | None = None,
+        beta: float = 0.0,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer='zeros',
+        gamma_initializer='ones',
+        moving_mean_initializer='zeros',
+        moving_variance_initializer='ones',
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units=units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            kq_conf=kq_conf,
+            paq_conf=paq_conf,
+            beta=beta,
+            momentum=momentum,
+            epsilon=epsilon,
+            center=center,
+            scale=scale,
+            beta_initializer=beta_initializer,
+            gamma_initializer=gamma_initializer,
+            moving_mean_initializer=moving_mean_initializer,
+            moving_variance_initializer=moving_variance_initializer,
+            beta_regularizer=beta_regularizer,
+            gamma_regularizer=gamma_regularizer,
+            beta_constraint=beta_constraint,
+            gamma_constraint=gamma_constraint,
+            **kwargs,
+        )
+
+    def _apply_kernel(self, x, kernel):
+        return ops.matmul(x, kernel)
+
+    def _add_bias(self, z, bias):
+        return z + bias
+
+    def _differentiable_bops(self, input_bw, kernel_bw):
+        return self._dense_bops(input_bw, kernel_bw)
