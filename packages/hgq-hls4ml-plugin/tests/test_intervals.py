@@ -69,7 +69,7 @@ def test_matmul_exact_bounds():
 def test_quantize_contains_all_results(rnd, sat):
     from HGQ.proxy.fixed_point import quantize_np
 
-    x = QArray(np.full(6, -9.3), np.full(6, 11.7), np.full(6, 6.0))
+    x = QArray(np.full(6, -9.5), np.full(6, 11.5), np.full(6, 1.0))  # coarser than most quantizer grids
     k = np.array([1, 1, 0, 0, 1, 1])
     b = np.array([6, 4, 5, 3, 0, 8])
     i = np.array([3, 1, 2, 3, 0, 5])

@@ -184,6 +184,10 @@ class QArray:
             hi = np.where(inside, hi_r, np.maximum(np.clip(hi_r, t.lo, t.hi), 0.0))
         else:
             raise ValueError(f'Unknown overflow mode {SAT!r}.')
+        if SAT in ('SAT', 'SAT_SYM', 'WRAP_SM'):
+            # a saturated (or sign-magnitude flipped) value sits on the quantizer's own grid, which can be finer
+            # than the input's
+            f = np.where(inside, f, fq)
         zero = B <= 0
         lo = np.where(zero, 0.0, lo)
         hi = np.where(zero, 0.0, hi)

@@ -169,6 +169,7 @@ class HGQPrecisionPropagation(ModelOptimizerPass):
             return False
         _warn_user_precisions(model)
         view = ModelView(model)
+        _check_supported(model, view)
         _apply_overrides(model, view)
         produced = self._forward(view)
         fused = self._choose_fusions(view)
@@ -192,6 +193,8 @@ class HGQPrecisionPropagation(ModelOptimizerPass):
         for node in view.nodes:
             if not isinstance(node, HGQFixedPointQuantizer) or not node.homogeneous:
                 continue
+            if any(_padded_max_pool(c) for c in view.consumers[node.outputs[0]]) and int(np.max(node.kbi[0])) == 0:
+                continue  # see _needs_sign: an unsigned fused type would be padded wrongly
             k, b, i = node.kbi
             if int(b.flat[0]) <= 0 or node.get_attr('SAT') == 'WRAP_SM':
                 continue
@@ -253,6 +256,10 @@ class HGQPrecisionPropagation(ModelOptimizerPass):
                 result = quantizer_type(q)
             else:
                 result = _trimmed_type(node, p, requests[out])
+            if not result.signed and any(_padded_max_pool(c) for c in view.consumers[out]):
+                # hls4ml pads max pooling with "the most negative value" by setting the top bit, which for an
+                # unsigned type is a large positive value: give the pooling a signed input
+                result = fixed_type(1, result.integer, result.width - result.integer)
             _set_result(node, result)
             if 'accum_t' in node.attributes and not isinstance(node, Input):
                 _set_type_attr(node, 'accum_t', fixed_type(*_accum_kif(node, p, produced)))
@@ -270,6 +277,25 @@ def _kif(node, p: QArray) -> tuple[int, int, int]:
             'quantized. Every model input must be followed by a FixedPointQuantizer.'
         )
     return p.kif_max()
+
+
+def _pads(node) -> int:
+    return sum(int(node.get_attr(k, 0) or 0) for k in ('pad_left', 'pad_right', 'pad_top', 'pad_bottom'))
+
+
+def _padded_max_pool(node) -> bool:
+    return isinstance(node, (Pooling1D, Pooling2D)) and node.get_attr('pool_op') == 'Max' and _pads(node) > 0
+
+
+def _check_supported(model, view: ModelView) -> None:
+    """Refuses, before any firmware is written, configurations hls4ml cannot build or simulate correctly."""
+    if model.config.get_config_value('IOType') == 'io_stream':
+        for node in view.nodes:
+            if isinstance(node, (Pooling1D, Pooling2D)) and _pads(node) > 0:
+                raise ValueError(
+                    f"hgq-hls4ml-plugin: pooling layer {node.name!r} uses padding='same', which hls4ml does not "
+                    "implement for io_stream (its C simulation aborts). Use padding='valid' or io_type='io_parallel'."
+                )
 
 
 def _accum_kif(node, p: QArray, produced: dict[str, QArray]) -> tuple[int, int, int]:

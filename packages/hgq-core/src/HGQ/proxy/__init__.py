@@ -2,5 +2,6 @@
 
 from .convert import to_proxy_model
 from .fixed_point_quantizer import FixedPointQuantizer, fixed, gfixed, gfixed_quantizer, ufixed
+from .unary_lut import UnaryLUT
 
-__all__ = ['to_proxy_model', 'FixedPointQuantizer', 'fixed', 'gfixed', 'gfixed_quantizer', 'ufixed']
+__all__ = ['to_proxy_model', 'FixedPointQuantizer', 'UnaryLUT', 'fixed', 'gfixed', 'gfixed_quantizer', 'ufixed']

@@ -178,6 +178,24 @@ def keras_parent_config(layer: keras.layers.Layer, cls) -> dict:
     return cls.get_config(layer)
 
 
+def _channels_last(layer, klayer, namer: Namer) -> list[keras.layers.Layer]:
+    """``[klayer]``, or for a channels_first convolution its channels_last twin between two Permutes.
+
+    Keras' channels_first convolution adds the bias with a broadcast that TensorFlow misreads when the last
+    spatial size equals the number of filters; hls4ml computes in channels_last anyway.
+    """
+    if getattr(klayer, 'data_format', None) != 'channels_first' or getattr(klayer, 'kernel', None) is None:
+        return [klayer]
+    shape = _input_shape_of(layer)
+    rank = len(shape) - 2
+    twin = type(klayer).from_config(dict(klayer.get_config(), data_format='channels_last'))
+    twin.build((shape[0],) + tuple(shape[2:]) + (shape[1],))
+    twin.set_weights(klayer.get_weights())
+    to_last = keras.layers.Permute(tuple(range(2, rank + 2)) + (1,), name=namer(f'{layer.name}_to_channels_last'))
+    to_first = keras.layers.Permute((rank + 1,) + tuple(range(1, rank + 1)), name=namer(f'{layer.name}_to_channels_first'))
+    return [to_last, twin, to_first]
+
+
 def _copy_deployment_weights(src: keras.layers.Layer, dst: keras.layers.Layer) -> None:
     if getattr(dst, 'kernel', None) is not None:
         kernel = src.fused_qkernel if isinstance(src, HLayerBase) else src.kernel
@@ -241,6 +259,7 @@ class ProxyLayerXFormer:
         pf = getattr(layer, 'parallel_factor', None)
         if pf is not None:
             overrides = {'layers': {klayer.name: {'parallelization_factor': int(pf)}}}
+        core = _channels_last(layer, klayer, self.namer)
         if layer._relu_act and not isinstance(klayer, keras.layers.Activation):
             k, i, f = (a.astype(np.int32) for a in layer.paq.get_bits_exact(pos_only=False))
             k0, i0, f0 = int(np.max(k)), int(np.max(i)), int(np.max(f))
@@ -249,9 +268,9 @@ class ProxyLayerXFormer:
             q1 = self._quantizer(k0, k0 + i0 + f0 + extra, k0 + i0, 'TRN', f'{name}_quantizer', overrides)
             relu = keras.layers.Activation('relu', name=self.namer(f'{name}_relu'))
             q2 = self._quantizer(rk, rb, ri, rnd, f'{name}_relu_quantizer')
-            return [klayer, q1, relu, q2]
+            return core + [q1, relu, q2]
         k, b, i, rnd, _ = self.get_kbiRS(layer)
-        return [klayer, self._quantizer(k, b, i, rnd, f'{name}_quantizer', overrides)]
+        return core + [self._quantizer(k, b, i, rnd, f'{name}_quantizer', overrides)]
 
 
 def _check_traced(model: keras.Model) -> None:

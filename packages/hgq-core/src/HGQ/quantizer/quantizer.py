@@ -215,8 +215,8 @@ class HGQ:
         self.exact_q_value = bool(exact_q_value)
         self.dtype = dtype
         if bw_clip is not None:
-            if len(bw_clip) != 2 or not bw_clip[0] <= bw_clip[1]:
-                raise ValueError(f'bw_clip must be (min, max) with min <= max, got {bw_clip!r}.')
+            if not isinstance(bw_clip, Sequence) or len(bw_clip) != 2 or not bw_clip[0] <= bw_clip[1]:
+                raise ValueError(f'bw_clip must be a pair (min, max) with min <= max, got {bw_clip!r}.')
             bw_clip = (float(bw_clip[0]), float(bw_clip[1]))
         self.bw_clip = bw_clip
         self.trainable = bool(trainable)
