@@ -112,9 +112,19 @@ def test_unquantized_input_is_refused(tmp_path):
         convert(keras.Model(inp, out), output_dir=str(tmp_path))
 
 
-def test_inexact_activation_is_refused(tmp_path):
+def test_native_table_activation_warns(tmp_path):
+    inp = keras.Input((4,), name='x')
+    h = q(1, 12, 4, name='q')(inp)
+    out = q(1, 8, 2, name='q2')(keras.layers.Activation('tanh', name='tanh')(h))
+    with pytest.warns(UserWarning, match='not bit-exact'):
+        hls_model = convert(keras.Model(inp, out), output_dir=str(tmp_path))
+    tanh = [layer for layer in hls_model.get_layers() if layer.name == 'tanh'][0]
+    assert tanh.get_attr('table_size') == 8 * 2**8  # one entry per input value over hls4ml's [-4, 4) range
+
+
+def test_activation_without_exact_rule_is_refused(tmp_path):
     inp = keras.Input((4,), name='x')
     h = q(1, 8, 4, name='q')(inp)
-    out = q(1, 8, 2, name='q2')(keras.layers.Activation('tanh', name='tanh')(h))
+    out = q(1, 8, 2, name='q2')(keras.layers.Activation('softplus', name='softplus')(h))
     with pytest.raises(NotImplementedError, match='UnaryLUT'):
         convert(keras.Model(inp, out), output_dir=str(tmp_path))

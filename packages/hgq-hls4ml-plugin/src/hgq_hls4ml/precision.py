@@ -261,10 +261,11 @@ class HGQPrecisionPropagation(ModelOptimizerPass):
                 # unsigned type is a large positive value: give the pooling a signed input
                 result = fixed_type(1, result.integer, result.width - result.integer)
             _set_result(node, result)
-            if 'accum_t' in node.attributes and not isinstance(node, Input):
+            if 'accum_t' in node.attributes and not isinstance(node, (Input, Activation)):
                 _set_type_attr(node, 'accum_t', fixed_type(*_accum_kif(node, p, produced)))
             _set_weight_types(node)
             _set_param_type(node)
+            _set_native_activation_types(node, produced)
         # produced values of fused quantizers now come from their producers
         for q in fused:
             produced[q.inputs[0]] = produced[q.outputs[0]]
@@ -371,6 +372,35 @@ def _set_param_type(node: Layer) -> None:
     if 'param_t' in node.attributes and node.get_attr('activ_param') is not None:
         k, i, f = QArray.constant(np.array([float(node.get_attr('activ_param'))])).kif_max()
         _set_type_attr(node, 'param_t', fixed_type(k, i, f))
+
+
+def _set_native_activation_types(node: Layer, produced: dict[str, QArray]) -> None:
+    """Tables of hls4ml's own tanh/sigmoid/softmax (approximate): sized so that every input value of the
+    (quantized) input has its own entry where possible, and precise enough for the output type."""
+    act = node.get_attr('hgq_native_activation')
+    if act is None:
+        return
+    warnings.warn(
+        f'hgq-hls4ml-plugin: {act} layer {node.name!r} uses hls4ml\'s own lookup tables, which are not bit-exact '
+        'with Keras. For tanh/sigmoid use to_proxy_model(..., unary_lut_max_table_size=N) (exact); see docs/exactness.md.',
+        stacklevel=3,
+    )
+    res = node.attributes['result_t'].precision
+    table_f = max(res.width - res.integer + 2, 8)
+    if act == 'softmax':
+        # hls4ml's defaults for its softmax tables; the sum of exponentials gets ceil(log2(n)) more integer bits
+        n = int(np.prod(node.get_input_variable().shape[-1:]))
+        scale = int(np.ceil(np.log2(max(n, 2))))
+        _set_type_attr(node, 'exp_table_t', FixedPrecisionType(18, 8, True, 'RND', 'SAT'))
+        _set_type_attr(node, 'inv_table_t', FixedPrecisionType(18, 8, True, 'RND', 'SAT'))
+        _set_type_attr(node, 'inv_inp_t', FixedPrecisionType(18, 8, True, 'RND', 'SAT'))
+        _set_type_attr(node, 'accum_t', FixedPrecisionType(18 + scale, 8 + scale, True))
+        return
+    _set_type_attr(node, 'table_t', fixed_type(1, 1, table_f, 'RND', 'SAT'))
+    x = produced[node.inputs[0]]
+    f_in = x.kif_max()[2] if x.bounded else 10
+    span = 8 if act == 'tanh' else 16  # hls4ml's tables cover [-4, 4) for tanh and [-8, 8) for sigmoid
+    node.set_attr('table_size', int(min(max(span * 2**f_in, 1024), 1 << 16)))
 
 
 def _apply_overrides(model, view: ModelView) -> None:

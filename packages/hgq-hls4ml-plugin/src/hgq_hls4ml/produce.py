@@ -330,7 +330,26 @@ def _activation(node, inputs):
         lo = np.minimum(neg.lo, pos.lo)
         hi = np.maximum(neg.hi, pos.hi)
         return QArray(lo, hi, np.where((lo == 0) & (hi == 0), -np.inf, np.maximum(neg.f, pos.f)))
+    if act in NATIVE_ACTIVATIONS:
+        return _native_activation(node, act, x)
     raise UnsupportedLayerError(
-        f'Activation {node.name!r} ({act}) is not exact in hls4ml; convert it to a UnaryLUT '
+        f'Activation {node.name!r} ({act}) has no exact hls4ml implementation; convert it to a UnaryLUT '
         '(to_proxy_model(..., unary_lut_max_table_size=N)).'
     )
+
+
+NATIVE_ACTIVATIONS = ('tanh', 'sigmoid', 'softmax')
+NATIVE_FRAC_BITS = 18
+"""Resolution assumed for the output of hls4ml's own (table-based, approximate) activations."""
+
+
+def _native_activation(node, act: str, x: QArray) -> QArray:
+    """hls4ml's own table activations: only the output range is known; they are not bit-exact."""
+    node.set_attr('hgq_native_activation', act)
+    if act == 'softmax':
+        lo, hi = np.zeros(x.shape), np.ones(x.shape)
+    else:
+        fn = np.tanh if act == 'tanh' else (lambda v: 1.0 / (1.0 + np.exp(-v)))
+        with np.errstate(over='ignore'):
+            lo, hi = fn(np.clip(x.lo, -1e3, 1e3)), fn(np.clip(x.hi, -1e3, 1e3))
+    return QArray(lo, hi, np.full(x.shape, float(NATIVE_FRAC_BITS)))
