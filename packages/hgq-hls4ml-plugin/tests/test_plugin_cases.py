@@ -128,3 +128,29 @@ def test_activation_without_exact_rule_is_refused(tmp_path):
     out = q(1, 8, 2, name='q2')(keras.layers.Activation('softplus', name='softplus')(h))
     with pytest.raises(NotImplementedError, match='UnaryLUT'):
         convert(keras.Model(inp, out), output_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize('backend,io_type', [('Catapult', 'io_parallel'), ('Quartus', 'io_stream')])
+def test_ac_fixed_backends(tmp_path, backend, io_type):
+    """Catapult and Quartus (ac_fixed): per-element quantizers and lookup tables are inlined; exact too."""
+    from HGQ.proxy.unary_lut import convert_activations_to_lut
+
+    inp = keras.Input((8,), name='x')
+    h = q(*het((8,)), rnd='RND', sat='SAT', name='q_in')(inp)
+    h = dense(6, h, 'd1')
+    h = q(*het((6,)), rnd='TRN', sat='WRAP', name='q1')(h)
+    h = keras.layers.Activation('tanh', name='tanh')(h)
+    h = q(*het((6,)), rnd='RND', sat='SAT', name='q2')(h)
+    h = dense(3, h, 'd2')
+    out = q(1, 10, 5, 'TRN', 'WRAP', name='q3')(h)
+    proxy = convert_activations_to_lut(keras.Model(inp, out), 4096)
+    rep = compare(proxy, inputs(300, (8,)), io_type, backend, str(tmp_path))
+    assert rep.exact, rep
+
+
+def test_ac_fixed_backends_refuse_sign_magnitude_wrap(tmp_path):
+    inp = keras.Input((4,), name='x')
+    out = q(*het((4,)), rnd='RND', sat='WRAP_SM', name='q_sm')(q(1, 8, 4, name='q')(inp))
+    with pytest.raises(NotImplementedError, match='WRAP_SM'):
+        hls_model = convert(keras.Model(inp, out), 'io_parallel', 'Quartus', str(tmp_path))
+        hls_model.write()

@@ -11,9 +11,13 @@ AC_BACKENDS = ('quartus', 'oneapi', 'catapult')
 def element_type(k: int, b: int, i: int, rnd: str, sat: str, backend: str) -> str:
     """C++ type of one element: ``ap_[u]fixed<B, I, AP_RND, AP_SAT>`` or the ``ac_fixed`` equivalent."""
     if backend.lower() in AC_BACKENDS:
-        sat_ac = {'WRAP_SM': 'WRAP'}.get(sat, sat)
-        rnd_ac = {'RND_CONV': 'RND_CONV'}.get(rnd, rnd)
-        return f'ac_fixed<{b}, {i}, {"true" if k else "false"}, AC_{rnd_ac}, AC_{sat_ac}>'
+        if sat == 'WRAP_SM' and k:
+            raise NotImplementedError(
+                f'ac_fixed (backend {backend}) has no sign-magnitude wrap (WRAP_SM); use WRAP or SAT, or a Vivado/Vitis '
+                'backend.'
+            )
+        sat = 'WRAP' if sat == 'WRAP_SM' else sat
+        return f'ac_fixed<{b}, {i}, {"true" if k else "false"}, AC_{rnd}, AC_{sat}>'
     if not k and sat == 'WRAP_SM':
         sat = 'WRAP'  # ap_ufixed has no sign-magnitude wrap; unsigned wrap is the same thing
     u = '' if k else 'u'
@@ -36,6 +40,38 @@ def _homogeneous(kbi) -> bool:
     return all(np.unique(a).size == 1 for a in kbi)
 
 
+STREAM_CLASS = {'catapult': 'ac_channel', 'quartus': 'stream'}
+"""Stream class per backend (hls::stream otherwise)."""
+
+
+def _stream_cls(backend: str) -> str:
+    return STREAM_CLASS.get(backend.lower(), 'hls::stream')
+
+
+def _pack_pragma(backend: str, var: str) -> str:
+    return '' if backend.lower() in AC_BACKENDS else f'PRAGMA_DATA_PACK({var})'
+
+
+def cast_body(kbi, rnd: str, sat: str, io_type: str, backend: str, in_pack: int | None = None,
+              out_pack: int | None = None, data: str = 'data', res: str = 'res', data_t: str = 'data_T',
+              res_t: str = 'res_T') -> str:
+    """Statements casting element ``j`` of ``data`` to its own type into ``res`` (arrays or streams)."""
+    k, b, i = (np.asarray(a).ravel() for a in kbi)
+    n = k.size
+    kbi = (k, b, i)
+    if io_type != 'io_stream':
+        if _homogeneous(kbi):
+            line = _cast_lines(kbi, rnd, sat, backend, lambda j: f'{data}[j]', lambda j: f'{res}[j]', [(0, 0)])[0]
+            unroll = '' if backend.lower() in AC_BACKENDS else '        #pragma HLS UNROLL\n'
+            return f'    for (unsigned j = 0; j < {n}; j++) {{\n{unroll}        {line}\n    }}\n'
+        lines = _cast_lines(kbi, rnd, sat, backend, lambda j: f'{data}[{j}]', lambda j: f'{res}[{j}]',
+                            [(j, j) for j in range(n)])
+        return ''.join(f'    {ln}\n' for ln in lines)
+    if in_pack is not None and in_pack == out_pack and n % in_pack == 0:
+        return _stream_grouped(kbi, rnd, sat, backend, in_pack, data, res, data_t, res_t)
+    return _stream_buffered(kbi, rnd, sat, backend, in_pack or 1, out_pack or 1, data, res, data_t, res_t)
+
+
 def quantizer_function(name: str, kbi, rnd: str, sat: str, io_type: str, backend: str,
                        in_pack: int | None = None, out_pack: int | None = None) -> str:
     """Source of ``template <data_T, res_T> void <name>(in, out)`` casting element ``j`` to its own type.
@@ -48,27 +84,18 @@ def quantizer_function(name: str, kbi, rnd: str, sat: str, io_type: str, backend
         backend: hls4ml backend name.
         in_pack, out_pack: Elements per stream word of the input and output (io_stream only).
     """
-    k, b, i = (np.asarray(a).ravel() for a in kbi)
-    n = k.size
-    kbi = (k, b, i)
+    n = int(np.asarray(kbi[0]).size)
     inline = '' if backend.lower() in AC_BACKENDS else '    #pragma HLS INLINE\n'
-    if io_type != 'io_stream':
-        if _homogeneous(kbi):
-            body = _cast_lines(kbi, rnd, sat, backend, lambda j: 'data[j]', lambda j: 'res[j]', [(0, 0)])[0]
-            body = f'    for (unsigned j = 0; j < {n}; j++) {{\n        #pragma HLS UNROLL\n        {body}\n    }}\n'
-        else:
-            lines = _cast_lines(kbi, rnd, sat, backend, lambda j: f'data[{j}]', lambda j: f'res[{j}]', [(j, j) for j in range(n)])
-            body = ''.join(f'    {ln}\n' for ln in lines)
-        return (
-            f'template <class data_T, class res_T>\nvoid {name}(data_T data[{n}], res_T res[{n}]) {{\n'
-            f'{inline}{body}}}\n'
-        )
-    if in_pack is not None and in_pack == out_pack and n % in_pack == 0:
-        return _stream_grouped(name, kbi, rnd, sat, backend, in_pack)
-    return _stream_buffered(name, kbi, rnd, sat, backend, in_pack or 1, out_pack or 1)
+    body = cast_body(kbi, rnd, sat, io_type, backend, in_pack, out_pack)
+    if io_type == 'io_stream':
+        cls = _stream_cls(backend)
+        args = f'{cls}<data_T> &data, {cls}<res_T> &res'
+    else:
+        args = f'data_T data[{n}], res_T res[{n}]'
+    return f'template <class data_T, class res_T>\nvoid {name}({args}) {{\n{inline}{body}}}\n'
 
 
-def _stream_grouped(name, kbi, rnd, sat, backend, pack: int) -> str:
+def _stream_grouped(kbi, rnd, sat, backend, pack: int, data, res, data_t, res_t) -> str:
     k, b, i = kbi
     n = k.size
     n_words = n // pack
@@ -77,11 +104,9 @@ def _stream_grouped(name, kbi, rnd, sat, backend, pack: int) -> str:
     inverse = inverse.reshape(-1)
     cases = []
     for g in range(groups.shape[0]):
-        p0 = int(np.argmax(inverse == g))
-        base = p0 * pack
-        lines = _cast_lines(kbi, rnd, sat, backend, lambda j: f'in_word[{j}]', lambda j: f'out_word[{j}]',
-                            [(j, base + j) for j in range(pack)])
-        cases.append(lines)
+        base = int(np.argmax(inverse == g)) * pack
+        cases.append(_cast_lines(kbi, rnd, sat, backend, lambda j: f'in_word[{j}]', lambda j: f'out_word[{j}]',
+                                 [(j, base + j) for j in range(pack)]))
     if len(cases) == 1:
         body = ''.join(f'        {ln}\n' for ln in cases[0])
         table = ''
@@ -92,42 +117,58 @@ def _stream_grouped(name, kbi, rnd, sat, backend, pack: int) -> str:
             body += f'        case {g}:\n' + ''.join(f'            {ln}\n' for ln in lines) + '            break;\n'
         body += '        }\n'
     pipeline = '' if backend.lower() in AC_BACKENDS else '        #pragma HLS PIPELINE\n'
+    pack_pragma = _pack_pragma(backend, 'out_word')
     return (
-        f'template <class data_T, class res_T>\n'
-        f'void {name}(hls::stream<data_T> &data, hls::stream<res_T> &res) {{\n'
         f'{table}'
         f'    for (unsigned w = 0; w < {n_words}; w++) {{\n'
         f'{pipeline}'
-        f'        data_T in_word = data.read();\n'
-        f'        res_T out_word;\n'
-        f'        PRAGMA_DATA_PACK(out_word)\n'
+        f'        {data_t} in_word = {data}.read();\n'
+        f'        {res_t} out_word;\n'
+        f'        {pack_pragma}\n'
         f'{body}'
-        f'        res.write(out_word);\n'
+        f'        {res}.write(out_word);\n'
         f'    }}\n'
-        f'}}\n'
     )
 
 
-def _stream_buffered(name, kbi, rnd, sat, backend, in_pack: int, out_pack: int) -> str:
+def _stream_buffered(kbi, rnd, sat, backend, in_pack: int, out_pack: int, data, res, data_t, res_t) -> str:
     k, b, i = kbi
     n = k.size
     lines = _cast_lines(kbi, rnd, sat, backend, lambda j: f'buf_in[{j}]', lambda j: f'buf_out[{j}]', [(j, j) for j in range(n)])
     body = ''.join(f'    {ln}\n' for ln in lines)
+    pack_pragma = _pack_pragma(backend, 'out_word')
     return (
-        f'template <class data_T, class res_T>\n'
-        f'void {name}(hls::stream<data_T> &data, hls::stream<res_T> &res) {{\n'
-        f'    typename data_T::value_type buf_in[{n}];\n'
-        f'    typename res_T::value_type buf_out[{n}];\n'
+        f'    typename {data_t}::value_type buf_in[{n}];\n'
+        f'    typename {res_t}::value_type buf_out[{n}];\n'
         f'    for (unsigned w = 0; w < {n // in_pack}; w++) {{\n'
-        f'        data_T in_word = data.read();\n'
+        f'        {data_t} in_word = {data}.read();\n'
         f'        for (unsigned j = 0; j < {in_pack}; j++) buf_in[w * {in_pack} + j] = in_word[j];\n'
         f'    }}\n'
         f'{body}'
         f'    for (unsigned w = 0; w < {n // out_pack}; w++) {{\n'
-        f'        res_T out_word;\n'
-        f'        PRAGMA_DATA_PACK(out_word)\n'
+        f'        {res_t} out_word;\n'
+        f'        {pack_pragma}\n'
         f'        for (unsigned j = 0; j < {out_pack}; j++) out_word[j] = buf_out[w * {out_pack} + j];\n'
-        f'        res.write(out_word);\n'
+        f'        {res}.write(out_word);\n'
         f'    }}\n'
-        f'}}\n'
+    )
+
+
+def lut_body(kif_in, n: int, io_type: str, backend: str, table: str, data: str = 'data', res: str = 'res',
+             data_t: str = 'data_T', res_t: str = 'res_T') -> str:
+    """Statements of a unary lookup table for the ac_fixed backends: each input is cast to the table's input
+    format and its raw bits index ``table``."""
+    k, i, f = (int(v) for v in kif_in)
+    b = k + i + f
+    idx_t = element_type(k, b, k + i, 'RND_CONV', 'WRAP', backend)
+    lookup = lambda x: f'{table}[ac_int<{b}, false>({idx_t}({x}).template slc<{b}>(0)).to_uint()]'  # noqa: E731
+    if io_type != 'io_stream':
+        return f'    for (unsigned j = 0; j < {n}; j++) {{\n        {res}[j] = {lookup(f"{data}[j]")};\n    }}\n'
+    return (
+        f'    for (unsigned w = 0; w < {n} / {res_t}::size; w++) {{\n'
+        f'        {data_t} in_word = {data}.read();\n'
+        f'        {res_t} out_word;\n'
+        f'        for (unsigned j = 0; j < {res_t}::size; j++) out_word[j] = {lookup("in_word[j]")};\n'
+        f'        {res}.write(out_word);\n'
+        f'    }}\n'
     )

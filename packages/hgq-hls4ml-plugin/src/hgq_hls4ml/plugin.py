@@ -15,6 +15,7 @@ PASS_NAME = 'hgq_precision_propagation'
 CODEGEN_PASS = 'hgq_quantizer_codegen'
 HEADER_PATH = Path(__file__).parent / 'nnet_utils' / 'hgq_unary_lut.h'
 _BACKENDS_WITH_VIVADO_FLOWS = ('Vivado', 'Vitis', 'VivadoAccelerator')
+_AC_BACKENDS = ('Catapult', 'Quartus')
 
 _state = {'registered': False, 'error': None}
 
@@ -81,6 +82,7 @@ def _register_backends() -> None:
         HGQQuantizerFunctionTemplate,
         HGQUnaryLUTConfigTemplate,
         HGQUnaryLUTFunctionTemplate,
+        HGQUnaryLUTInlineTemplate,
     )
 
     available = set(get_available_backends())
@@ -95,4 +97,11 @@ def _register_backends() -> None:
             backend.register_pass(CODEGEN_PASS, HGQQuantizerCodegen, flow='vivado:specific_types')
         for template in (HGQQuantizerFunctionTemplate, HGQUnaryLUTConfigTemplate, HGQUnaryLUTFunctionTemplate):
             if f'vivado:{template().get_name()}' not in get_available_passes():
+                backend.register_template(template)
+    for name in _AC_BACKENDS:  # ac_fixed backends: the casts and lookups are inlined by the function templates
+        if name.lower() not in available:
+            continue
+        backend = get_backend(name)
+        for template in (HGQQuantizerFunctionTemplate, HGQUnaryLUTInlineTemplate):
+            if f'{name.lower()}:{template().get_name()}' not in get_available_passes():
                 backend.register_template(template)

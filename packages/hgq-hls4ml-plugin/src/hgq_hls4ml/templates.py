@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.model.optimizer import OptimizerPass
 from hls4ml.model.types import Source
 
-from .codegen import AC_BACKENDS, element_type, quantizer_function
+from .codegen import AC_BACKENDS, cast_body, element_type, lut_body, quantizer_function
 from .layers import HGQFixedPointQuantizer, HGQUnaryLUT
 
 HEADER = 'nnet_utils/hgq_unary_lut.h'
@@ -51,13 +50,32 @@ class HGQQuantizerCodegen(OptimizerPass):
         return False
 
 
+def _inline_block(body: str) -> str:
+    return '{\n' + body + '    }'
+
+
+def _backend(node) -> str:
+    return str(node.model.config.config['Backend'])
+
+
 class HGQQuantizerFunctionTemplate(FunctionCallTemplate):
+    """Calls the generated cast function (Vivado, Vitis) or inlines the casts (ac_fixed backends, whose writers
+    have no generated-code header)."""
+
     def __init__(self):
         super().__init__(HGQFixedPointQuantizer, include_header=[])
         self.template = '{namespace}::{fn}<{input_t}, {output_t}>({input}, {output});'
 
     def format(self, node):
         params = self._default_function_params(node)
+        backend = _backend(node)
+        if backend.lower() in AC_BACKENDS:
+            body = cast_body(
+                node.kbi, node.get_attr('RND'), node.get_attr('SAT'), node.model.config.get_config_value('IOType'),
+                backend, _pack(node.get_input_variable()), _pack(node.get_output_variable()),
+                data=params['input'], res=params['output'], data_t=params['input_t'], res_t=params['output_t'],
+            )
+            return _inline_block(body)
         params['namespace'] = _namespace(node)
         params['fn'] = node.get_attr('hgq_cast_fn_name')
         return self.template.format(**params)
@@ -101,14 +119,27 @@ class HGQUnaryLUTFunctionTemplate(FunctionCallTemplate):
     def format(self, node):
         params = self._default_function_params(node)
         params['table'] = node.get_weights('table').name
+        backend = _backend(node)
+        if backend.lower() in AC_BACKENDS:
+            body = lut_body(
+                node.get_attr('kif_in'), node.get_attr('n_in'), node.model.config.get_config_value('IOType'), backend,
+                params['table'], data=params['input'], res=params['output'], data_t=params['input_t'],
+                res_t=params['output_t'],
+            )
+            return _inline_block(body)
         return self.template.format(**params)
 
 
-def lut_index_bits(kif_in) -> int:
-    return int(np.sum(kif_in))
+class HGQUnaryLUTInlineTemplate(HGQUnaryLUTFunctionTemplate):
+    """The lookup inlined for the ac_fixed backends (no ap_fixed header to include)."""
+
+    def __init__(self):
+        super().__init__()
+        self.include_header = []
 
 
 __all__ = [
+    'HGQUnaryLUTInlineTemplate',
     'AC_BACKENDS',
     'HGQQuantizerCodegen',
     'HGQQuantizerFunctionTemplate',
