@@ -46,7 +46,7 @@ def test_negative_init_bw_is_allowed():
 
 @pytest.mark.parametrize('bw_clip', [(4, -4), (23, -23)])
 def test_bw_clip_with_min_above_max(bw_clip):
-    with pytest.raises(ValueError, match=r'bw_clip must be \(min, max\) with min <= max, got'):
+    with pytest.raises(ValueError, match=r'bw_clip must be a pair \(min, max\) with min <= max, got'):
         HDense(2, kq_conf={'bw_clip': bw_clip})
 
 
@@ -139,3 +139,10 @@ def test_batchnorm_center_without_bias_warns_and_disables_center():
     with pytest.warns(UserWarning, match=r'center=True needs use_bias=True.*setting center=False'):
         layer = HDenseBatchNorm(3, use_bias=False)
     assert layer.center is False
+
+
+def test_bw_clip_that_is_not_a_pair():
+    from HGQ.quantizer import HGQ
+
+    with pytest.raises(ValueError, match=r'bw_clip must be a pair .* got 5'):
+        HGQ(2, None, bw_clip=5)
