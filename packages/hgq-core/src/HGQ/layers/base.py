@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..quantizer.quantizer import FLOOR, HGQ, STANDARD_ROUND, bits_with_grad
+from ..quantizer.quantizer import FLOOR, HGQ, STANDARD_ROUND, bits_with_grad, log2
 from ..utils.utils import get_default_kq_conf, get_default_paq_conf
 
 
@@ -313,10 +313,10 @@ class HLayerBase(ABSBaseLayer):
     # ------------------------------------------------------------------------------- bitwidths
     def _kernel_bw(self, qk):
         """Differentiable bitwidths of an already quantized kernel (sign not counted)."""
-        int_bits = ops.floor(ops.log2(ops.abs(ops.stop_gradient(qk)))) + 1.0
+        int_bits = ops.floor(log2(ops.abs(ops.stop_gradient(qk)))) + 1.0
         if self.kq.axes:
             int_bits = ops.max(int_bits, axis=self.kq.axes, keepdims=True)
-        k_bw = bits_with_grad(int_bits, self.kq._fbw_value(), float(np.sqrt(1.0 / self.kq.degeneracy)))
+        k_bw = bits_with_grad(int_bits, self.kq.fbw, float(np.sqrt(1.0 / self.kq.degeneracy)), self.kq.bw_clip)
         return ops.broadcast_to(k_bw, qk.shape)
 
     @property
@@ -335,11 +335,11 @@ class HLayerBase(ABSBaseLayer):
         """Differentiable bitwidths of the output, shape ``(1,) + output_shape[1:]``."""
         q = self.paq
         if self._relu_act:
-            base = ops.floor(ops.log2(ops.maximum(q._max, 0.0))) + 1.0
+            base = ops.floor(log2(ops.maximum(q._max, 0.0))) + 1.0
         else:
             ref = ops.maximum(ops.abs(q._min), ops.abs(q._max))
-            base = ops.floor(ops.log2(ref)) + 1.0 + ops.cast(q._min < 0, 'float32')
-        bw = bits_with_grad(base, q._fbw_value(), float(np.sqrt(1.0 / q.degeneracy)))
+            base = ops.floor(log2(ref)) + ops.where(q._min < 0, 2.0, 1.0)
+        bw = bits_with_grad(base, q.fbw, float(np.sqrt(1.0 / q.degeneracy)), q.bw_clip)
         return ops.broadcast_to(bw, self._act_shape)
 
     @property

@@ -111,6 +111,11 @@ def round_values(x, strategy: int, seed_generator=None):
     raise ValueError(f'Unresolved rounding strategy {strategy}; "auto" must be resolved by the owning layer.')
 
 
+def log2(x):
+    """``log2`` as one logarithm and one constant multiplication."""
+    return ops.log(x) * (1.0 / LN2)
+
+
 def _as_tensor(v):
     """A plain tensor (not a variable) for custom-gradient functions, which must not read variables."""
     return ops.copy(v) if hasattr(v, 'assign') else v
@@ -130,16 +135,24 @@ def sum_to_shape(g, shape: tuple[int, ...]):
     return ops.reshape(g, shape) if tuple(g.shape) != tuple(shape) else g
 
 
-def surrogate_quantize(x, fbw, strategy: int, exact_q_value: bool):
+def surrogate_quantize(x, fbw, strategy: int, exact_q_value: bool, clip: tuple[float, float] | None = None):
     """Quantizes ``x`` on the grid ``2**-round(fbw)`` (deterministic strategies) with the HGQ gradients:
-    identity for ``x`` and ``-ln2 * (xq - x)`` for ``fbw`` (summed over the values sharing a bitwidth)."""
+    identity for ``x`` and ``-ln2 * (xq - x)`` for ``fbw`` (summed over the values sharing a bitwidth).
+    ``clip`` bounds ``fbw`` in the forward pass only (HGQ1 clipped the variable in place, so the gradient
+    never saw the clip)."""
     fbw_shape = tuple(fbw.shape)
 
     @ops.custom_gradient
     def fn(x, fbw):
+        if clip is not None:
+            fbw = ops.clip(fbw, clip[0], clip[1])
         fq = ops.round(fbw) if exact_q_value else fbw
         scale = ops.power(2.0, fq)
-        xq = round_values(x * scale, strategy) / scale
+        y = x * scale
+        # training only: floor(y + 0.5) is round-half-up except for y = 0.5 - 2**-25 (y + 0.5 is no float32);
+        # inference, which the proxy reproduces, uses the exact form
+        y = ops.floor(y + 0.5) if strategy == STANDARD_ROUND else round_values(y, strategy)
+        xq = y / scale
 
         def grad(*args, upstream=None):
             if upstream is None:
@@ -151,13 +164,15 @@ def surrogate_quantize(x, fbw, strategy: int, exact_q_value: bool):
     return fn(_as_tensor(x), _as_tensor(fbw))
 
 
-def bits_with_grad(base, fbw, grad_scale: float):
-    """``relu(base + round(fbw))`` whose gradient reaches only ``fbw`` (straight through the rounding),
-    scaled by ``grad_scale``; ``base`` (integer bits from data) gets no gradient."""
+def bits_with_grad(base, fbw, grad_scale: float, clip: tuple[float, float] | None = None):
+    """``relu(base + round(fbw))`` whose gradient reaches only ``fbw`` (straight through the rounding and the
+    optional forward-only ``clip``), scaled by ``grad_scale``; ``base`` (integer bits from data) gets none."""
     fbw_shape = tuple(fbw.shape)
 
     @ops.custom_gradient
     def fn(base, fbw):
+        if clip is not None:
+            fbw = ops.clip(fbw, clip[0], clip[1])
         bw = ops.relu(base + ops.round(fbw))
 
         def grad(*args, upstream=None):
@@ -168,7 +183,7 @@ def bits_with_grad(base, fbw, grad_scale: float):
 
         return bw, grad
 
-    return fn(ops.stop_gradient(base), _as_tensor(fbw))
+    return fn(base, _as_tensor(fbw))
 
 
 def straight_through_round(x):
@@ -302,7 +317,10 @@ class HGQ:
 
     def forward(self, x, training=None, record_minmax=None):
         """Quantizes ``x``; records min/max of the result when ``record_minmax``."""
-        xq = self._quantize(x, self._fbw_value(), training)
+        if training and self.rnd_strategy in (STANDARD_ROUND, FLOOR):
+            xq = surrogate_quantize(x, self.fbw, self.rnd_strategy, self.exact_q_value, self.bw_clip)
+        else:
+            xq = self._quantize(x, self._fbw_value(), training)
         if record_minmax:
             self.record(xq)
         return xq
@@ -311,14 +329,15 @@ class HGQ:
         """Updates the running min/max with the (quantized) values ``xq``."""
         if self._min is None:
             raise RuntimeError('This quantizer was built without min/max recording (minmax_record=False).')
-        v = ops.stop_gradient(xq)
         if self.axes:
-            vmin = ops.min(v, axis=self.axes, keepdims=True)
-            vmax = ops.max(v, axis=self.axes, keepdims=True)
+            vmin = ops.min(xq, axis=self.axes, keepdims=True)
+            vmax = ops.max(xq, axis=self.axes, keepdims=True)
         else:
-            vmin = vmax = v
-        self._min.assign(ops.minimum(self._min, ops.cast(vmin, self._min.dtype)))
-        self._max.assign(ops.maximum(self._max, ops.cast(vmax, self._max.dtype)))
+            vmin = vmax = xq
+        if vmin.dtype != self._min.dtype:
+            vmin, vmax = ops.cast(vmin, self._min.dtype), ops.cast(vmax, self._max.dtype)
+        self._min.assign(ops.minimum(self._min, vmin))
+        self._max.assign(ops.maximum(self._max, vmax))
 
     def _bias_fbw(self, channel_loc: int):
         fbw = self._fbw_value()
