@@ -143,3 +143,29 @@ def test_proxy_save_load(trained, tmp_path):
     proxy.save(path)
     loaded = keras.models.load_model(path)
     np.testing.assert_array_equal(proxy.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+def test_unsupported_plain_layer_is_named(tmp_path):
+    inp = keras.Input((4, 4, 1))
+    h = HQuantize(name='q')(inp)
+    h = keras.layers.UnitNormalization(name='unit')(h)  # no hls4ml handler
+    model = keras.Model(inp, keras.layers.Flatten()(h))
+    trace_minmax(model, np.zeros((4, 4, 4, 1), 'float32'), verbose=False)
+    with pytest.raises(ValueError, match="'unit' \\(UnitNormalization\\).*hls4ml cannot convert it"):
+        to_proxy_model(model)
+
+
+def test_average_pool_of_three_is_refused_before_firmware(tmp_path):
+    from hgq_hls4ml.testing import convert
+
+    from HGQ.layers import PAveragePooling1D
+
+    inp = keras.Input((9, 2))
+    h = HQuantize(name='q')(inp)
+    h = PAveragePooling1D(3, name='avg3')(h)
+    model = keras.Model(inp, HQuantize(name='q2')(h))
+    trace_minmax(model, np.random.default_rng(0).normal(size=(64, 9, 2)).astype('float32'), verbose=False)
+    proxy = to_proxy_model(model)
+    with pytest.raises(NotImplementedError, match='not a power of two'):
+        convert(proxy, output_dir=str(tmp_path / 'prj'))
+    assert not (tmp_path / 'prj' / 'firmware').exists()

@@ -249,6 +249,7 @@ class ProxyLayerXFormer:
             return _identity
         if isinstance(layer, keras.layers.Activation) and layer.activation is keras.activations.linear:
             return _identity
+        _check_hls4ml_supports(layer)
         return _call_chain([clone_layer(layer, self.namer(layer.name))])
 
     def h_layer(self, layer: HLayerBase) -> list[keras.layers.Layer]:
@@ -271,6 +272,22 @@ class ProxyLayerXFormer:
             return core + [q1, relu, q2]
         k, b, i, rnd, _ = self.get_kbiRS(layer)
         return core + [self._quantizer(k, b, i, rnd, f'{name}_quantizer', overrides)]
+
+
+def _check_hls4ml_supports(layer: keras.layers.Layer) -> None:
+    """A plain Keras layer goes into the proxy unchanged, if hls4ml (when installed) can convert it."""
+    try:
+        from hls4ml.converters.keras_v2_to_hls import layer_handlers as v2_handlers
+        from hls4ml.converters.keras_v3 import layer_handlers as v3_handlers
+    except ImportError:
+        return
+    cls = type(layer)
+    if f'{cls.__module__}.{cls.__name__}' in v3_handlers or cls.__name__ in v3_handlers or cls.__name__ in v2_handlers:
+        return
+    raise ValueError(
+        f'Layer {layer.name!r} ({cls.__name__}) is not an HGQ layer and hls4ml cannot convert it, so the proxy model '
+        'could not be deployed. Replace it with an HGQ layer (e.g. HActivation for an activation) or remove it.'
+    )
 
 
 def _check_traced(model: keras.Model) -> None:
