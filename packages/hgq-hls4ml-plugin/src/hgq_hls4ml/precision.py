@@ -430,7 +430,13 @@ def _user_defined(model, layer_name: str, key: str) -> bool:
 
 def _warn_user_precisions(model) -> None:
     layer_confs = model.config.config.get('HLSConfig', {}).get('LayerName') or {}
-    named = [name for name, conf in layer_confs.items() if isinstance(conf, dict) and 'Precision' in conf]
+    def explicit(precision) -> bool:
+        values = precision.values() if isinstance(precision, dict) else [precision]
+        return any(str(v).lower() != 'auto' for v in values)
+
+    named = [
+        name for name, conf in layer_confs.items() if isinstance(conf, dict) and explicit(conf.get('Precision', 'auto'))
+    ]
     if named:
         warnings.warn(
             f'hgq-hls4ml-plugin: Precision settings for layers {named} are ignored; the plugin derives every type '
