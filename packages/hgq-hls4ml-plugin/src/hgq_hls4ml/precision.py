@@ -431,7 +431,8 @@ def _user_defined(model, layer_name: str, key: str) -> bool:
 def _warn_user_precisions(model) -> None:
     layer_confs = model.config.config.get('HLSConfig', {}).get('LayerName') or {}
     def explicit(precision) -> bool:
-        values = precision.values() if isinstance(precision, dict) else [precision]
+        keys = ('result', 'accum', 'weight', 'bias')
+        values = [v for k, v in precision.items() if k in keys] if isinstance(precision, dict) else [precision]
         return any(str(v).lower() != 'auto' for v in values)
 
     named = [
