@@ -398,6 +398,11 @@ class HGQ:
         if ref is None and self.minmax_record:
             vmin = np.asarray(ops.convert_to_numpy(self._min), dtype=np.float64)
             vmax = np.asarray(ops.convert_to_numpy(self._max), dtype=np.float64)
+            if np.any(np.isnan(vmin)) or np.any(np.isnan(vmax)):
+                raise ValueError(
+                    'The recorded value range contains NaN: the model produced NaN on the calibration data (did the '
+                    'training diverge, or does the data contain NaN?). Fix the model or data, then run trace_minmax again.'
+                )
             if not np.all(vmax >= vmin):
                 raise ValueError(
                     'The recorded value range is empty (min > max) for some elements: the model was never traced '
