@@ -154,3 +154,25 @@ def test_ac_fixed_backends_refuse_sign_magnitude_wrap(tmp_path):
     with pytest.raises(NotImplementedError, match='WRAP_SM'):
         hls_model = convert(keras.Model(inp, out), 'io_parallel', 'Quartus', str(tmp_path))
         hls_model.write()
+
+
+def test_relu_before_fused_round_half_even_quantizer(tmp_path):
+    """A ReLU whose quantizer is fused into it passes the quantizer's needs (RND_CONV: the exact value) on to the
+    layer before it (reported by the QKeras bridge: plain relu then quantized_relu)."""
+    inp = keras.Input((4,), name='x')
+    h = q(1, 6, 3, 'RND_CONV', 'SAT', name='q_in')(inp)
+    h = dense(3, h, 'dense1')
+    h = keras.layers.Activation('relu', name='relu')(h)
+    h = q(0, 6, 3, 'RND_CONV', 'SAT', name='q_relu')(h)
+    out = dense(2, h, 'dense2')
+    rep = compare(keras.Model(inp, out), inputs(200, (4,), scale=2.0), 'io_parallel', 'Vivado', str(tmp_path))
+    assert rep.exact, rep
+
+
+def test_depth_multiplier_is_refused_before_firmware(tmp_path):
+    inp = keras.Input((6, 6, 2), name='x')
+    h = q(1, 6, 3, 'RND', 'SAT', name='q_in')(inp)
+    h = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name='dw')(h)
+    out = q(1, 10, 5, 'RND', 'SAT', name='q_out')(h)
+    with pytest.raises(ValueError, match='depth_multiplier=2'):
+        convert(keras.Model(inp, out), output_dir=str(tmp_path / 'prj'))

@@ -26,6 +26,8 @@ from hls4ml.model.layers import (
     Conv1D,
     Conv2D,
     Dense,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
     GlobalPooling1D,
     GlobalPooling2D,
     Input,
@@ -224,8 +226,8 @@ class HGQPrecisionPropagation(ModelOptimizerPass):
 
     def _consumer_request(self, consumer, requests, fused_ids, for_input: bool) -> Request:
         if isinstance(consumer, HGQFixedPointQuantizer):
-            if id(consumer) in fused_ids:
-                return Request()  # the producer becomes the quantizer
+            # (a fused quantizer becomes the producer's own result type; what it needs still travels upstream
+            # through a ReLU or max pooling producer)
             return quantizer_request(consumer, for_input=for_input)
         if isinstance(consumer, _PASS_THROUGH):
             return requests[consumer.outputs[0]]
@@ -290,6 +292,13 @@ def _padded_max_pool(node) -> bool:
 
 def _check_supported(model, view: ModelView) -> None:
     """Refuses, before any firmware is written, configurations hls4ml cannot build or simulate correctly."""
+    for node in view.nodes:
+        if isinstance(node, (DepthwiseConv1D, DepthwiseConv2D)) and int(node.get_attr('depth_multiplier', 1) or 1) != 1:
+            raise ValueError(
+                f'hgq-hls4ml-plugin: depthwise convolution {node.name!r} has depth_multiplier='
+                f'{node.get_attr("depth_multiplier")}; hls4ml only implements 1 (its C simulation aborts otherwise). '
+                'Use depth_multiplier=1 followed by a 1x1 convolution.'
+            )
     if model.config.get_config_value('IOType') == 'io_stream':
         for node in view.nodes:
             if isinstance(node, (Pooling1D, Pooling2D)) and _pads(node) > 0:
@@ -317,6 +326,8 @@ def _accum_kif(node, p: QArray, produced: dict[str, QArray]) -> tuple[int, int, 
 def _trimmed_type(node, p: QArray, req: Request) -> FixedPrecisionType:
     k, i, f = _kif(node, p)
     I = k + i
+    if req.I == -np.inf or req.f == -np.inf:
+        return fixed_type(0, 0, 1)  # no consumer reads any bit of this tensor (e.g. all of them are pruned)
     if req.I is not None:
         I = min(I, int(req.I))
     if req.f is not None:

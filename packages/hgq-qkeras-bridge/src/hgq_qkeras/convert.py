@@ -1,0 +1,81 @@
+"""QKeras model -> proxy model."""
+
+from __future__ import annotations
+
+import keras
+
+from .context import Context, Options, ProxyTensor
+from .environment import LEGACY, check_environment, qkeras_flavour
+from .errors import QKerasConversionError
+from .graph import model_io, run_graph
+from .layers import convert_layer
+
+DEFAULT_UNARY_LUT_MAX_TABLE_SIZE = 65536
+
+
+def is_qkeras_model(model) -> bool:
+    """Whether ``model`` is a Keras 2 (tf_keras) or Keras 3 model containing at least one QKeras layer."""
+    from .entry_point import converter
+
+    return converter.can_convert(model)
+
+
+def _input_name(t) -> str:
+    history = getattr(t, '_keras_history', None)
+    layer = history[0] if history is not None else None
+    return getattr(layer, 'name', None) or getattr(t, 'name', 'input')
+
+
+def to_proxy_model(
+    qmodel,
+    unary_lut_max_table_size: int = DEFAULT_UNARY_LUT_MAX_TABLE_SIZE,
+    name: str | None = None,
+) -> keras.Model:
+    """Converts a QKeras model into a bit-exact Keras 3 proxy model for hls4ml.
+
+    The proxy holds plain Keras layers with QKeras's quantized weights, one ``HGQ.proxy.FixedPointQuantizer``
+    per QKeras fixed-point activation quantizer, and ``HGQ.proxy.UnaryLUT`` tables (computed with QKeras's own
+    functions) for the others. On inputs that lie on the input quantizer's grid and in its range, it gives the
+    same outputs as the QKeras model, bit for bit.
+
+    Args:
+        qmodel: A built QKeras model: QKeras 0.9 on tf_keras (the process must run with ``TF_USE_LEGACY_KERAS=1``
+            set before TensorFlow is imported) or qkeras-v3 on Keras 3. Every input must be followed by a
+            ``QActivation`` with a fixed-point quantizer.
+        unary_lut_max_table_size: Largest lookup table (entries) allowed for quantizers that are not plain
+            fixed-point casts (quantized_tanh, quantized_sigmoid, binary, ternary, po2, ...).
+        name: Name of the proxy model (default ``<qmodel.name>_proxy``).
+
+    Returns:
+        The proxy model (Keras 3).
+
+    Raises:
+        LegacyKerasError: QKeras 0.9 without ``TF_USE_LEGACY_KERAS=1``.
+        UnsupportedQKerasError: a layer, quantizer or option has no bit-exact equivalent (the message names the
+            layer and the quantizer and says what to change).
+    """
+    if qkeras_flavour() == LEGACY:
+        check_environment()
+    if not hasattr(qmodel, 'layers') or not hasattr(qmodel, 'inputs'):
+        raise QKerasConversionError(
+            f'to_proxy_model expects a QKeras (tf_keras or Keras 3) model, got {type(qmodel).__module__}.'
+            f'{type(qmodel).__name__}.'
+        )
+    if int(unary_lut_max_table_size) < 1:
+        raise ValueError(f'unary_lut_max_table_size must be positive, got {unary_lut_max_table_size!r}.')
+    ctx = Context(Options(unary_lut_max_table_size=int(unary_lut_max_table_size)))
+    q_inputs, _ = model_io(qmodel)
+    values = []
+    for t in q_inputs:
+        input_name = ctx.name(_input_name(t))
+        shape = tuple(None if s is None else int(s) for s in t.shape[1:])
+        values.append(ProxyTensor(keras.Input(shape=shape, name=input_name), None, True, input_name))
+    outputs = run_graph(qmodel, values, lambda layer, xs: convert_layer(ctx, layer, xs))
+    raw = [o.origin for o in outputs if o.raw_input]
+    if raw:
+        raise QKerasConversionError(f'Model output(s) come straight from the input(s) {raw}; nothing to convert.')
+    ins = [v.tensor for v in values]
+    outs = [o.tensor for o in outputs]
+    return keras.Model(
+        ins[0] if len(ins) == 1 else ins, outs[0] if len(outs) == 1 else outs, name=name or f'{qmodel.name}_proxy'
+    )

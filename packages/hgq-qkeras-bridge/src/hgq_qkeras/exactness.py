@@ -1,0 +1,142 @@
+"""Exactness counts: QKeras vs proxy, proxy vs hls4ml C simulation, and hls4ml's own QKeras path vs QKeras.
+
+Run ``python -m hgq_qkeras.exactness`` for a table over the example models (``--help`` for options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+COMBOS = (('Vivado', 'io_parallel'), ('Vivado', 'io_stream'), ('Vitis', 'io_parallel'), ('Vitis', 'io_stream'))
+
+
+@dataclass
+class Count:
+    """How many output values agree exactly."""
+
+    equal: int
+    total: int
+    max_abs_diff: float
+
+    @property
+    def exact(self) -> bool:
+        return self.equal == self.total
+
+    def __str__(self) -> str:
+        return f'{self.equal}/{self.total}' + ('' if self.exact else f' (max |diff| {self.max_abs_diff:.3g})')
+
+
+def count_equal(reference, other) -> Count:
+    """Element-wise exact agreement of two (lists of) arrays."""
+    refs = reference if isinstance(reference, (list, tuple)) else [reference]
+    others = other if isinstance(other, (list, tuple)) else [other]
+    equal = total = 0
+    diff = 0.0
+    for r, o in zip(refs, others):
+        r = np.asarray(r, np.float64)
+        o = np.asarray(o, np.float64).reshape(r.shape)
+        equal += int(np.sum(r == o))
+        total += r.size
+        diff = max(diff, float(np.max(np.abs(r - o))) if r.size else 0.0)
+    return Count(equal, total, diff)
+
+
+def qkeras_outputs(qmodel, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """QKeras's inference outputs, computed eagerly (``model(x, training=False)``).
+
+    Eager calls are QKeras's reference semantics: qkeras-v3's QBatchNormalization gives 1-ulp different values in
+    graph mode (``model.predict``) because TensorFlow's constant folding recomputes its scale.
+    """
+    import keras
+
+    outs = []
+    for i in range(0, len(x), batch_size):
+        y = qmodel(keras.ops.convert_to_tensor(x[i:i + batch_size]), training=False)
+        outs.append(np.asarray(keras.ops.convert_to_numpy(y) if not hasattr(y, 'numpy') else y.numpy()))
+    return np.concatenate(outs)
+
+
+def proxy_outputs(proxy, x: np.ndarray) -> np.ndarray:
+    return np.asarray(proxy.predict(x, verbose=0, batch_size=256))
+
+
+def csim_outputs(proxy, x: np.ndarray, backend: str, io_type: str, output_dir: str | None = None) -> np.ndarray:
+    """Outputs of the hls4ml C simulation of ``proxy`` (plugin path, default precision ``fixed<1,0>``)."""
+    from hgq_hls4ml.testing import convert
+
+    output_dir = output_dir or tempfile.mkdtemp(prefix='hgq_qk_')
+    hls_model = convert(proxy, io_type=io_type, backend=backend, output_dir=output_dir)
+    hls_model.compile()
+    return np.asarray(hls_model.predict(np.ascontiguousarray(x, dtype=np.float32)))
+
+
+def hls4ml_native_outputs(qmodel, x: np.ndarray, backend: str, io_type: str, output_dir: str | None = None):
+    """Outputs of hls4ml's own QKeras path (`hgq_qkeras.hls4ml_qkeras`) in C simulation.
+
+    Warnings raised inside hls4ml's path are hls4ml's and tf_keras's, so they are silenced here (a test run that
+    turns warnings into errors would otherwise measure nothing).
+    """
+    from .hls4ml_qkeras import convert_with_hls4ml
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        hls_model = convert_with_hls4ml(qmodel, backend, io_type, output_dir or tempfile.mkdtemp(prefix='hls4ml_qk_'))
+        hls_model.compile()
+        return np.asarray(hls_model.predict(np.ascontiguousarray(x, dtype=np.float32)))
+
+
+def _guard(fn, *args) -> str:
+    try:
+        return str(fn(*args))
+    except Exception as exc:  # report, keep going
+        return f'error: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}'
+
+
+def report(names: list[str] | None, combos, n: int, native: bool) -> list[dict]:
+    """Exactness rows for the examples ``names`` (all available if None)."""
+    from . import to_proxy_model
+    from .examples import available_examples
+
+    rows = []
+    for ex in available_examples():
+        if names and ex.name not in names:
+            continue
+        qmodel = ex.build()
+        x = ex.inputs(qmodel, n)
+        ref = qkeras_outputs(qmodel, x)
+        proxy = to_proxy_model(qmodel)
+        py = proxy_outputs(proxy, x)
+        row = {'model': ex.name, 'qkeras_vs_proxy': str(count_equal(ref, py))}
+        for backend, io in combos:
+            row[f'csim {backend}/{io}'] = _guard(lambda: count_equal(py, csim_outputs(proxy, x, backend, io)))
+            if native:
+                row[f'hls4ml-qkeras {backend}/{io}'] = _guard(
+                    lambda: count_equal(ref, hls4ml_native_outputs(qmodel, x, backend, io)))
+        rows.append(row)
+        print(' | '.join(f'{k}: {v}' for k, v in row.items()), flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: prints exactness counts per example model."""
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    parser = argparse.ArgumentParser(prog='python -m hgq_qkeras.exactness', description=__doc__)
+    parser.add_argument('models', nargs='*', help='example names (default: all)')
+    parser.add_argument('-n', type=int, default=256, help='input samples per model')
+    parser.add_argument('--combos', default='Vivado/io_parallel',
+                        help="comma-separated backend/io_type pairs, or 'all' (default Vivado/io_parallel)")
+    parser.add_argument('--hls4ml-native', action='store_true', help="also run hls4ml's own QKeras path (QKeras 0.9)")
+    args = parser.parse_args(argv)
+    combos = COMBOS if args.combos == 'all' else [tuple(c.split('/')) for c in args.combos.split(',') if c]
+    report(args.models or None, combos, args.n, args.hls4ml_native)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
