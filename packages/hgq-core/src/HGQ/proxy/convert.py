@@ -126,6 +126,8 @@ def _input_shape_of(layer: keras.layers.Layer):
 
 def clone_layer(layer: keras.layers.Layer, name: str, config: dict | None = None, cls=None) -> keras.layers.Layer:
     """A fresh copy of a plain Keras layer with the same config and weights (built on its input shape)."""
+    if type(layer) is keras.layers.Activation and config is None and cls is None:
+        return keras.layers.Activation(layer.activation, name=name)  # no round trip through a (lambda) config
     conf = dict(layer.get_config() if config is None else config)
     conf['name'] = name
     cls = cls or type(layer)
@@ -158,11 +160,11 @@ def keras_twin_class(layer: keras.layers.Layer):
 def to_keras_layer(layer: HLayerBase | PLayerBase, name: str | None = None) -> keras.layers.Layer:
     """The plain Keras twin of an H- or P-layer, with deployment (quantized, fused) weights."""
     cls = keras_twin_class(layer)
-    conf = layer.get_keras_config() if isinstance(layer, HLayerBase) else keras_parent_config(layer, cls)
-    if not issubclass(cls, keras.layers.Activation) and conf.get('activation') not in (None, 'linear'):
-        conf['activation'] = 'linear'
     if issubclass(cls, keras.layers.Activation):
-        conf['activation'] = layer.activation
+        return keras.layers.Activation(layer.activation, name=name or layer.name)  # the function itself, unserialized
+    conf = layer.get_keras_config() if isinstance(layer, HLayerBase) else keras_parent_config(layer, cls)
+    if conf.get('activation') not in (None, 'linear'):
+        conf['activation'] = 'linear'
     conf['name'] = name or layer.name
     for key in ('kq_conf', 'paq_conf', 'beta', 'parallel_factor'):
         conf.pop(key, None)
