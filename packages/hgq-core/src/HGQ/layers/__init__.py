@@ -18,6 +18,7 @@ from .conv import (
 )
 from .dense import HDense
 from .misc import HActivation, HAdd, HQuantize
+from .passive_layers import __all__ as _passive_all
 from .passive_layers import (
     PAveragePooling1D,
     PAveragePooling2D,
@@ -57,22 +58,5 @@ __all__ = [
     'HActivation',
     'HAdd',
     'HQuantize',
-    'PLayerBase',
-    'Signature',
-    'PReshape',
-    'PFlatten',
-    'PPermute',
-    'PDropout',
-    'PConcatenate',
-    'PPool',
-    'PPool1D',
-    'PPool2D',
-    'PMaxPooling1D',
-    'PMaxPooling2D',
-    'PAveragePooling1D',
-    'PAveragePooling2D',
-    'PMaxPool1D',
-    'PMaxPool2D',
-    'PAvgPool1D',
-    'PAvgPool2D',
+    *_passive_all,
 ]
