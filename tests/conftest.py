@@ -28,7 +28,7 @@ def compare_csim(proxy, x, io_type, backend, output_dir):
     )
     hls_model.compile()
     p = proxy.predict(x, verbose=0, batch_size=len(x[0]) if isinstance(x, list) else len(x))
-    h = hls_model.predict(x)
+    h = hls_model.predict(x[0] if isinstance(x, list) and len(x) == 1 else x)  # hls4ml: one input, bare array
     if isinstance(p, list):
         h = [np.asarray(hh).reshape(pp.shape) for hh, pp in zip(h, p)]
     else:

@@ -37,6 +37,9 @@ from .utils import (
     set_default_kq_conf,
     set_default_paq_conf,
 )
+from .utils.keras2_files import enable_keras2_file_loading
+
+enable_keras2_file_loading()
 
 
 class Shutup:

@@ -47,7 +47,8 @@ def compare(proxy, x, io_type: str = 'io_parallel', backend: str = 'Vivado', out
     hls_model.compile()
     xs = [np.ascontiguousarray(a, dtype=np.float32) for a in x] if isinstance(x, (list, tuple)) else np.ascontiguousarray(x, dtype=np.float32)
     ref = proxy.predict(xs, verbose=0, batch_size=max(1, len(xs[0]) if isinstance(xs, list) else len(xs)))
-    got = hls_model.predict(xs)
+    # hls4ml takes a bare array for one input (a proxy of an HGQ1 model may list even one input)
+    got = hls_model.predict(xs[0] if isinstance(xs, list) and len(xs) == 1 else xs)
     refs = ref if isinstance(ref, (list, tuple)) else [ref]
     gots = got if isinstance(got, (list, tuple)) else [got]
     equal = total = 0

@@ -94,6 +94,16 @@ def _activation_name(activation) -> str | None:
 class ABSBaseLayer(keras.layers.Layer):
     """Common base of H- and P-layers: access to the bitwidths of the layer feeding this one."""
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]):
+        config = dict(config)
+        # Keras 2 (HGQ1) `.keras` files give a Sequential model's first layer `batch_input_shape`, a keyword
+        # Keras 3 layers no longer take; the legacy `.h5` loader translates it the same way.
+        batch_input_shape = config.pop('batch_input_shape', None)
+        if batch_input_shape is not None and 'input_shape' not in config:
+            config['input_shape'] = tuple(batch_input_shape[1:])
+        return super().from_config(config)
+
     def _input_tensors(self):
         nodes = self._inbound_nodes
         if not nodes:
@@ -414,6 +424,14 @@ class HLayerBase(ABSBaseLayer):
         keras.layers.Layer.save_own_variables(self, store)
 
     def load_own_variables(self, store):
+        if not self.save_ranges and self.built:
+            # `.keras` files written by HGQ1 (Keras 2) hold every variable but the traced ranges, in the same order
+            skip = {id(v) for v in self._unsaved_without_ranges()}
+            variables = [v for v in self._trainable_variables + self._non_trainable_variables if id(v) not in skip]
+            if skip and len(store.keys()) == len(variables):
+                for i, variable in enumerate(variables):
+                    variable.assign(store[str(i)])
+                return
         keras.layers.Layer.load_own_variables(self, store)
 
     def get_config(self) -> dict[str, Any]:

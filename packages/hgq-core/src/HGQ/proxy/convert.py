@@ -75,7 +75,9 @@ def convert_model(model: keras.Model, layer_fn: Callable[[keras.layers.Layer], L
         keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=t._keras_history.operation.name) for t in graph.inputs
     ]
     outputs = run_flattened(model, new_inputs, layer_fn)
-    inputs = new_inputs[0] if len(new_inputs) == 1 else new_inputs
+    # keep the input structure, so that the proxy takes what the model takes (HGQ1 files list even one input)
+    listed = isinstance(getattr(graph, '_inputs_struct', None), (list, tuple))
+    inputs = new_inputs if listed or len(new_inputs) != 1 else new_inputs[0]
     return keras.Model(inputs, outputs, name=name or f'{model.name}_proxy')
 
 

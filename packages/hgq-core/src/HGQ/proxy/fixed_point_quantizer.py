@@ -38,8 +38,6 @@ def ufixed(bits, integer_bits, RND: str = 'TRN', SAT: str = 'WRAP') -> Callable:
 
 def _int8_array(v, name: str) -> np.ndarray:
     arr = np.asarray(ops.convert_to_numpy(v) if not isinstance(v, (int, float, np.ndarray, list, tuple)) else v)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
     if arr.size and (np.any(arr < -128) or np.any(arr > 127)):
         raise ValueError(f'FixedPointQuantizer: {name} must fit in int8, got values in [{arr.min()}, {arr.max()}].')
     return arr.astype(np.int8)

@@ -112,13 +112,29 @@ _PASS_THROUGH = (keras.layers.Reshape, keras.layers.Flatten, keras.layers.Permut
 _KEEP = ('relu', 'linear', 'softmax')
 
 
-def _source_quantizer(tensor) -> FixedPointQuantizer | None:
-    """The quantizer that fixes the value grid of ``tensor``, looking through reshapes and max pooling."""
+_NO_VALUES = ()  # input format of a tensor whose elements are all pruned (always 0)
+
+
+def _input_format(tensor) -> tuple[int, int, int] | tuple[()] | None:
+    """``(keep_negative, int_bits, frac_bits)`` covering every element of ``tensor``, from the quantizers that
+    fix its value grid, looking through reshapes, max pooling and concatenation; None when unknown."""
     op = tensor._keras_history.operation
     while isinstance(op, _PASS_THROUGH):
         tensor = op._inbound_nodes[0].input_tensors[0]
         op = tensor._keras_history.operation
-    return op if isinstance(op, FixedPointQuantizer) else None
+    if isinstance(op, keras.layers.Concatenate):
+        parts = [_input_format(t) for t in op._inbound_nodes[0].input_tensors]
+        if any(p is None for p in parts):
+            return None
+        parts = [p for p in parts if p != _NO_VALUES]
+        return tuple(max(v) for v in zip(*parts)) if parts else _NO_VALUES
+    if not isinstance(op, FixedPointQuantizer):
+        return None
+    k, b, i = op.kbi()
+    on = b > 0
+    if not np.any(on):
+        return _NO_VALUES
+    return int(k[on].max()), int((i - k)[on].max()), int((b - i)[on].max())
 
 
 def _table_frac_bits(layer: keras.layers.Layer) -> int | None:
@@ -154,14 +170,9 @@ def lut_for(layer: keras.layers.Layer, max_table_size: int) -> UnaryLUT | None:
     inputs = layer._inbound_nodes[0].input_tensors
     if len(inputs) != 1:
         return None
-    q = _source_quantizer(inputs[0])
-    if q is None:
+    kif_in = _input_format(inputs[0])
+    if not kif_in:  # unknown grid, or every element pruned
         return None
-    k, b, i = q.kbi()
-    on = b > 0
-    if not np.any(on):
-        return None
-    kif_in = (int(k[on].max()), int((i - k)[on].max()), int((b - i)[on].max()))
     if 1 << max(sum(kif_in), 0) > max_table_size:
         warnings.warn(
             f'Activation {layer.name!r} stays a native activation (not bit-exact in hls4ml): its input takes '
