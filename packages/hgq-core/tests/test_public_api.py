@@ -5,6 +5,7 @@ import io
 import sys
 
 import HGQ
+import numpy as np
 import pytest
 
 HGQ1_TOP_LEVEL = [
@@ -31,8 +32,12 @@ HGQ1_MODULES = {
     'HGQ.quantizer': ['HGQ'],
     'HGQ.utils': ['MonoL1', 'apf_to_tuple', 'tuple_to_apf', 'get_default_kq_conf', 'get_default_paq_conf',
                   'set_default_kq_conf', 'set_default_paq_conf', 'strategy_dict', 'warn'],
-    'HGQ.proxy': ['to_proxy_model', 'FixedPointQuantizer', 'fixed', 'gfixed', 'gfixed_quantizer', 'ufixed'],
+    'HGQ.proxy': ['to_proxy_model', 'FixedPointQuantizer', 'fixed', 'gfixed', 'gfixed_quantizer', 'ufixed', 'init_all'],
     'HGQ.proxy.unary_lut': ['UnaryLUT'],
+    'HGQ.proxy.fixed_point_quantizer': ['FixedPointQuantizer', 'fixed', 'ufixed', 'gfixed', 'gfixed_quantizer', 'TRN',
+                                        'RND', 'RND_CONV', 'TRN_ZERO', 'RND_ZERO', 'RND_MIN_INF', 'RND_INF', 'SAT',
+                                        'SAT_ZERO', 'SAT_SYM', 'WRAP', 'WRAP_SM', 'RND_MAP', 'SAT_MAP'],
+    'HGQ._version': ['__version__', '__version_tuple__', 'version', 'version_tuple'],
 }
 
 
@@ -113,3 +118,30 @@ def test_shutup_silences_stdout_and_stderr():
         sys.stdout, sys.stderr = saved
     assert sink.getvalue() == 'shown\n'
     assert isinstance(HGQ.shutup, HGQ.Shutup)
+
+
+def test_hgq1_mode_functions():
+    from HGQ.proxy import fixed_point_quantizer as fpq
+
+    x = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 1.25, -1.75], np.float32)
+    expected = {
+        'TRN': np.floor(x), 'RND': np.floor(x + 0.5), 'RND_CONV': np.round(x), 'TRN_ZERO': np.trunc(x),
+        'RND_ZERO': np.sign(x) * np.ceil(np.abs(x) - 0.5), 'RND_MIN_INF': np.ceil(x - 0.5),
+        'RND_INF': np.sign(x) * np.floor(np.abs(x) + 0.5),
+    }
+    for mode, want in expected.items():
+        np.testing.assert_array_equal(np.asarray(fpq.RND_MAP[mode](x)), want, err_msg=mode)
+        assert getattr(fpq, mode) is fpq.RND_MAP[mode]
+    y = np.array([-9.0, -8.0, -5.0, 0.0, 7.0, 8.0, 12.0], np.float32)  # integers in 4 bits, signed: [-8, 7]
+    np.testing.assert_array_equal(np.asarray(fpq.SAT(y, 1, 4)), [-8, -8, -5, 0, 7, 7, 7])
+    np.testing.assert_array_equal(np.asarray(fpq.SAT_SYM(y, 1, 4)), [-7, -7, -5, 0, 7, 7, 7])
+    np.testing.assert_array_equal(np.asarray(fpq.SAT_ZERO(y, 1, 4)), [0, -8, -5, 0, 7, 0, 0])
+    np.testing.assert_array_equal(np.asarray(fpq.WRAP(y, 1, 4)), [7, -8, -5, 0, 7, -8, -4])
+    np.testing.assert_array_equal(np.asarray(fpq.WRAP(y, 0, 4)), [7, 8, 11, 0, 7, 8, 12])
+
+
+def test_init_all_reports_the_hls4ml_plugin():
+    import importlib.util
+
+    active = HGQ.proxy.init_all()
+    assert active == (['hls4ml'] if importlib.util.find_spec('hgq_hls4ml') else [])

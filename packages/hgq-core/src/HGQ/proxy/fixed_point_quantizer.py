@@ -9,7 +9,35 @@ import keras
 import numpy as np
 from keras import ops
 
-from .fixed_point import check_modes, quantize
+from .fixed_point import OVERFLOW_MODES, ROUNDING_MODES, check_modes, overflow_int, quantize, round_int
+
+
+# HGQ1's per-mode functions: rounding on scaled values ``x`` (to integers), overflow on integers held in
+# ``b`` bits (``k``: signed). `gfixed_quantizer` is the whole cast.
+def _rounding(mode: str) -> Callable:
+    def rnd(x):
+        return round_int(ops, ops.convert_to_tensor(x, 'float32'), mode)
+
+    rnd.__name__ = rnd.__qualname__ = mode
+    rnd.__doc__ = f'Rounds scaled values to integers with ap_fixed mode {mode}.'
+    return rnd
+
+
+def _overflow(mode: str) -> Callable:
+    def sat(x, k, b):
+        x = ops.convert_to_tensor(x, 'float32')
+        k, b = (ops.cast(ops.convert_to_tensor(v), 'float32') for v in (k, b))
+        return overflow_int(ops, x, k, b, mode)
+
+    sat.__name__ = sat.__qualname__ = mode
+    sat.__doc__ = f'Applies ap_fixed overflow mode {mode} to integers held in ``b`` bits (``k``: signed).'
+    return sat
+
+
+RND_MAP: dict[str, Callable] = {mode: _rounding(mode) for mode in ROUNDING_MODES}
+SAT_MAP: dict[str, Callable] = {mode: _overflow(mode) for mode in OVERFLOW_MODES}
+TRN, RND, RND_CONV, TRN_ZERO, RND_ZERO, RND_MIN_INF, RND_INF = (RND_MAP[m] for m in ROUNDING_MODES)
+WRAP, SAT, SAT_SYM, SAT_ZERO, WRAP_SM = (SAT_MAP[m] for m in OVERFLOW_MODES)
 
 
 def gfixed_quantizer(x, keep_negative, bits, integer_bits, RND: str = 'TRN', SAT: str = 'WRAP'):
