@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..quantizer.quantizer import FLOOR, HGQ, STANDARD_ROUND, bits_with_grad, log2
+from ..quantizer.quantizer import FLOOR, HGQ, STANDARD_ROUND, bits_with_grad, eager_scope, log2
 from ..utils.utils import get_default_kq_conf, get_default_paq_conf
 
 
@@ -207,20 +207,33 @@ class HLayerBase(ABSBaseLayer):
 
     # ------------------------------------------------------------------------------------ build
     def build(self, input_shape):
-        super().build(input_shape)
-        self.post_build(input_shape)
+        # A Sequential model without an input shape builds its layers inside the first traced training step;
+        # the variables are created outside the trace, so that their initial values (from which the kernel
+        # bitwidths are adapted) exist at once.
+        with eager_scope():
+            super().build(input_shape)
+            self.post_build(input_shape)
 
     @property
     def channel_loc(self) -> int:
         return getattr(self, '_channel_loc', -1)
 
-    def _make_quantizer_state(self, q: HGQ, name: str, value_shape, trainable: bool):
+    def _make_quantizer_state(self, q: HGQ, name: str, value_shape, trainable: bool, adapt_to=None):
+        """Creates the bitwidth variable of ``q``; with ``adapt_to`` (a variable), its initial value keeps about
+        ``init_bw`` significant bits of each value of ``adapt_to`` (computed when the variable gets its value,
+        which Keras defers when the layer is built inside a traced function)."""
         bw_shape, degeneracy = q.bw_shape_and_degeneracy(value_shape)
         lo, hi = q.bw_clip if q.bw_clip is not None else (-126.0, 126.0)
+        initializer = keras.initializers.Constant(q.init_bw)
+        if adapt_to is not None:
+
+            def initializer(shape, dtype=None):
+                return q.adapted_bw(adapt_to, ops.full(shape, float(q.init_bw), 'float32'))
+
         fbw = self.add_weight(
             name=name,
             shape=bw_shape,
-            initializer=keras.initializers.Constant(q.init_bw),
+            initializer=initializer,
             trainable=bool(q.trainable and trainable),
             regularizer=q.regularizer,
             constraint=BitwidthClip(lo, hi),
@@ -233,7 +246,12 @@ class HLayerBase(ABSBaseLayer):
         """Creates the kernel and output quantizers and their variables."""
         if self._has_kernel:
             kq = HGQ.from_config(self.kq_config)
-            fbw, _ = self._make_quantizer_state(kq, 'kernel_bw', tuple(self.kernel.shape), self.trainable)
+            adapt = self._do_adapt_kernel_bits and not self._delayed_kernel_bits_adaption
+            fbw, _ = self._make_quantizer_state(
+                kq, 'kernel_bw', tuple(self.kernel.shape), self.trainable, adapt_to=self.kernel if adapt else None
+            )
+            if adapt:
+                self._do_adapt_kernel_bits = False
             kq.build(fbw)
             kq.degeneracy *= float(getattr(self, '_kernel_degeneracy_factor', 1))
             self.kq = kq
@@ -271,9 +289,6 @@ class HLayerBase(ABSBaseLayer):
         self.init_quantizers(input_shape)
         if self.paq.rnd_strategy == -1:
             self.paq.rnd_strategy = STANDARD_ROUND if self.can_bias_cover_rnd else FLOOR
-        if self._has_kernel and self._do_adapt_kernel_bits and not self._delayed_kernel_bits_adaption:
-            self.kq.adapt_bw_bits(self.kernel)
-            self._do_adapt_kernel_bits = False
 
     @property
     def can_bias_cover_rnd(self) -> bool:

@@ -8,6 +8,7 @@ the model like any other weight.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -109,6 +110,15 @@ def round_values(x, strategy: int, seed_generator=None):
         noise = ops.where(ops.abs(x) <= 0.5, -x, noise)
         return x + ops.stop_gradient(noise)
     raise ValueError(f'Unresolved rounding strategy {strategy}; "auto" must be resolved by the owning layer.')
+
+
+def eager_scope():
+    """A context that leaves any function being traced (TensorFlow's ``init_scope``; a no-op elsewhere)."""
+    if keras.backend.backend() == 'tensorflow':
+        import tensorflow as tf
+
+        return tf.init_scope()
+    return contextlib.nullcontext()
 
 
 def log2(x):
@@ -427,17 +437,20 @@ class HGQ:
         w = np.asarray(ops.convert_to_numpy(self.forward(ref)), dtype=np.float64)
         return value_kif(w)
 
+    def adapted_bw(self, ref, base):
+        """``base - log2|ref|``, reduced (min) over the shared axes and clipped: the bitwidths that keep about
+        ``base`` significant bits of each value of ``ref``. Keras ops in float32, so that it also runs while a
+        function is traced."""
+        ref = ops.cast(ops.convert_to_tensor(ref), 'float32')
+        new = ops.cast(ops.convert_to_tensor(base), 'float32') - ops.log2(ops.abs(ref))  # +inf for zeros: clipped
+        if self.axes:
+            new = ops.min(new, axis=self.axes, keepdims=True)
+        lo, hi = self.bw_clip if self.bw_clip is not None else (-126.0, 126.0)
+        return ops.clip(ops.where(ops.isnan(new), lo, new), lo, hi)
+
     def adapt_bw_bits(self, ref):
         """Sets the bitwidths so that each value of ``ref`` keeps about ``init_bw`` significant bits."""
-        ref = np.asarray(ops.convert_to_numpy(ref), dtype=np.float64)
-        with np.errstate(divide='ignore'):
-            new = np.asarray(ops.convert_to_numpy(self.fbw), dtype=np.float64) - np.log2(np.abs(ref))
-        if self.axes:
-            new = np.min(new, axis=self.axes, keepdims=True)
-        lo, hi = self.bw_clip if self.bw_clip is not None else (-126.0, 126.0)
-        new = np.clip(np.nan_to_num(new, posinf=hi, neginf=lo), lo, hi)
-        self.fbw.assign(new.astype('float32'))
-
+        self.fbw.assign(self.adapted_bw(ref, self.fbw))
 
 def value_kif(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact ``(k, i, f)`` of each value: sign, bits from the MSB down to the binary point, and the
