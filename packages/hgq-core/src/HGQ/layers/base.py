@@ -91,6 +91,16 @@ def _activation_name(activation) -> str | None:
     return repr(activation)
 
 
+# plain Keras layers and the HGQ layers that keep track of the bitwidths through them
+_HGQ_TWINS = {
+    'Flatten': 'PFlatten', 'Reshape': 'PReshape', 'Permute': 'PPermute', 'Dropout': 'PDropout',
+    'Concatenate': 'PConcatenate', 'MaxPooling1D': 'PMaxPooling1D', 'MaxPooling2D': 'PMaxPooling2D',
+    'AveragePooling1D': 'PAveragePooling1D', 'AveragePooling2D': 'PAveragePooling2D', 'Add': 'HAdd',
+    'Activation': 'HActivation', 'ReLU': 'HActivation("relu")', 'Dense': 'HDense', 'Conv1D': 'HConv1D',
+    'Conv2D': 'HConv2D',
+}
+
+
 class ABSBaseLayer(keras.layers.Layer):
     """Common base of H- and P-layers: access to the bitwidths of the layer feeding this one."""
 
@@ -142,9 +152,11 @@ class ABSBaseLayer(keras.layers.Layer):
             what = 'the model input' if producer is None or isinstance(producer, keras.layers.InputLayer) else (
                 f'{getattr(producer, "name", producer)!r} ({type(producer).__name__})'
             )
+            twin = _HGQ_TWINS.get(type(producer).__name__)
+            hint = f' Replace {type(producer).__name__} by HGQ\'s {twin}, or put' if twin else ' Put'
             raise ValueError(
                 f'{type(self).__name__} {self.name!r} takes its input from {what}, which is not quantized by HGQ. '
-                'Layers with a kernel need a quantized input to compute BOPs and a bit-exact firmware: put '
+                f'Layers with a kernel need a quantized input to compute BOPs and a bit-exact firmware.{hint} '
                 'HQuantize (or Signature, for inputs already in fixed point) before it.'
             )
 
