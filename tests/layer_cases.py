@@ -114,6 +114,8 @@ CASES: list[Case] = [
     Case('reshape_dense', _seq((12,), _p(PReshape, (3, 4)), _h(HDense, 5)), (12,)),
     Case('permute_dense', _seq((4, 3), _p(PPermute, (2, 1)), _h(HDense, 5)), (4, 3)),
     Case('signature', _signature, (6,), signature=(1, 6, 3)),
+    # a table whose input grid comes through average pooling and a Flatten (stream words repacked)
+    Case('avgpool_flatten_lut', _seq((8, 3), _p(PAveragePooling1D, 2), _p(PFlatten), _h(HActivation, 'sigmoid')), (8, 3)),
 ]
 
 ROUNDINGS = ('auto', 'standard_round', 'floor')

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from HGQ import to_proxy_model, trace_minmax
+from HGQ.proxy import UnaryLUT
 
 from .conftest import compare_csim
 from .layer_cases import CASES, ROUNDINGS, layer_conf, make_data, randomize
@@ -70,6 +71,8 @@ def _prepared(case, rounding: str, aggressive: bool):
 @pytest.mark.parametrize('case,rounding,aggressive,io_type,backend', list(_params()))
 def test_layer_bit_exact(case, rounding, aggressive, io_type, backend, hls_dir):
     proxy, x_cal, seed, n_model, n_model_diff = _prepared(case, rounding, aggressive)
+    if case.name.endswith('_lut'):  # the activation must have become a table, not hls4ml's approximation
+        assert any(isinstance(layer, UnaryLUT) for layer in proxy.layers)
 
     if case.stream_error and io_type == 'io_stream':
         from hgq_hls4ml.testing import convert

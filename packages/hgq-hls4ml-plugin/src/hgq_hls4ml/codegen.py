@@ -164,11 +164,17 @@ def lut_body(kif_in, n: int, io_type: str, backend: str, table: str, data: str =
     lookup = lambda x: f'{table}[ac_int<{b}, false>({idx_t}({x}).template slc<{b}>(0)).to_uint()]'  # noqa: E731
     if io_type != 'io_stream':
         return f'    for (unsigned j = 0; j < {n}; j++) {{\n        {res}[j] = {lookup(f"{data}[j]")};\n    }}\n'
+    # the input and output streams may pack different numbers of elements per word (e.g. after a Flatten):
+    # look every element up into a buffer, then repack
     return (
-        f'    for (unsigned w = 0; w < {n} / {res_t}::size; w++) {{\n'
+        f'    typename {res_t}::value_type lut_buffer[{n}];\n'
+        f'    for (unsigned w = 0; w < {n} / {data_t}::size; w++) {{\n'
         f'        {data_t} in_word = {data}.read();\n'
+        f'        for (unsigned j = 0; j < {data_t}::size; j++) lut_buffer[w * {data_t}::size + j] = {lookup("in_word[j]")};\n'
+        f'    }}\n'
+        f'    for (unsigned w = 0; w < {n} / {res_t}::size; w++) {{\n'
         f'        {res_t} out_word;\n'
-        f'        for (unsigned j = 0; j < {res_t}::size; j++) out_word[j] = {lookup("in_word[j]")};\n'
+        f'        for (unsigned j = 0; j < {res_t}::size; j++) out_word[j] = lut_buffer[w * {res_t}::size + j];\n'
         f'        {res}.write(out_word);\n'
         f'    }}\n'
     )

@@ -122,6 +122,16 @@ def _input_format(tensor) -> tuple[int, int, int] | tuple[()] | None:
     while isinstance(op, _PASS_THROUGH):
         tensor = op._inbound_nodes[0].input_tensors[0]
         op = tensor._keras_history.operation
+    if isinstance(op, (keras.layers.AveragePooling1D, keras.layers.AveragePooling2D)):
+        # a mean over a power-of-two window of valid positions only adds fractional bits
+        window = int(np.prod(op.pool_size))
+        if op.padding != 'valid' or window & (window - 1):
+            return None
+        inner = _input_format(op._inbound_nodes[0].input_tensors[0])
+        if not inner:
+            return inner
+        k, i, f = inner
+        return k, i, f + window.bit_length() - 1
     if isinstance(op, keras.layers.Concatenate):
         parts = [_input_format(t) for t in op._inbound_nodes[0].input_tensors]
         if any(p is None for p in parts):

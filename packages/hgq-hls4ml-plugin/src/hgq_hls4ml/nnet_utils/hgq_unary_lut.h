@@ -37,16 +37,40 @@ void hgq_unary_lut(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
 template <class data_T, class res_T, typename CONFIG_T>
 void hgq_unary_lut(hls::stream<data_T> &data, hls::stream<res_T> &res,
                    const typename CONFIG_T::table_t table[CONFIG_T::table_size]) {
-    for (unsigned i = 0; i < CONFIG_T::n_in / res_T::size; i++) {
-        #pragma HLS PIPELINE
-        data_T in_word = data.read();
-        res_T out_word;
-        PRAGMA_DATA_PACK(out_word)
-        for (unsigned j = 0; j < res_T::size; j++) {
-            #pragma HLS UNROLL
-            out_word[j] = table[hgq_lut_index<typename data_T::value_type, CONFIG_T>(in_word[j])];
+    if (data_T::size == res_T::size) {
+        for (unsigned i = 0; i < CONFIG_T::n_in / res_T::size; i++) {
+            #pragma HLS PIPELINE
+            data_T in_word = data.read();
+            res_T out_word;
+            PRAGMA_DATA_PACK(out_word)
+            for (unsigned j = 0; j < res_T::size; j++) {
+                #pragma HLS UNROLL
+                out_word[j] = table[hgq_lut_index<typename data_T::value_type, CONFIG_T>(in_word[j])];
+            }
+            res.write(out_word);
         }
-        res.write(out_word);
+    } else {
+        // the input and output streams pack different numbers of elements per word (e.g. after a Flatten):
+        // look every element up into a buffer, then repack
+        typename res_T::value_type buffer[CONFIG_T::n_in];
+        for (unsigned i = 0; i < CONFIG_T::n_in / data_T::size; i++) {
+            #pragma HLS PIPELINE
+            data_T in_word = data.read();
+            for (unsigned j = 0; j < data_T::size; j++) {
+                #pragma HLS UNROLL
+                buffer[i * data_T::size + j] = table[hgq_lut_index<typename data_T::value_type, CONFIG_T>(in_word[j])];
+            }
+        }
+        for (unsigned i = 0; i < CONFIG_T::n_in / res_T::size; i++) {
+            #pragma HLS PIPELINE
+            res_T out_word;
+            PRAGMA_DATA_PACK(out_word)
+            for (unsigned j = 0; j < res_T::size; j++) {
+                #pragma HLS UNROLL
+                out_word[j] = buffer[i * res_T::size + j];
+            }
+            res.write(out_word);
+        }
     }
 }
 
