@@ -77,6 +77,7 @@ def _register_backends() -> None:
     from hls4ml.backends import get_available_backends, get_backend
     from hls4ml.model.optimizer import get_available_passes
 
+    from . import stream_fixes
     from .templates import (
         HGQQuantizerCodegen,
         HGQQuantizerFunctionTemplate,
@@ -95,6 +96,7 @@ def _register_backends() -> None:
             continue  # Vitis and VivadoAccelerator run Vivado's flows and templates
         if f'vivado:{CODEGEN_PASS}' not in get_available_passes():
             backend.register_pass(CODEGEN_PASS, HGQQuantizerCodegen, flow='vivado:specific_types')
+        stream_fixes.register(backend, 'vivado')
         for template in (HGQQuantizerFunctionTemplate, HGQUnaryLUTConfigTemplate, HGQUnaryLUTFunctionTemplate):
             if f'vivado:{template().get_name()}' not in get_available_passes():
                 backend.register_template(template)
@@ -102,6 +104,8 @@ def _register_backends() -> None:
         if name.lower() not in available:
             continue
         backend = get_backend(name)
+        if name.lower() in ('catapult', 'quartus'):
+            stream_fixes.register(backend, name.lower())
         for template in (HGQQuantizerFunctionTemplate, HGQUnaryLUTInlineTemplate):
             if f'{name.lower()}:{template().get_name()}' not in get_available_passes():
                 backend.register_template(template)
