@@ -145,3 +145,13 @@ def test_init_all_reports_the_hls4ml_plugin():
 
     active = HGQ.proxy.init_all()
     assert active == (['hls4ml'] if importlib.util.find_spec('hgq_hls4ml') else [])
+
+
+def test_count_equal_counts_exact_agreement():
+    from HGQ.utils import count_equal
+
+    same = count_equal(np.array([[1.0, 2.0]]), np.array([1.0, 2.0]))  # reshaped to the reference
+    assert same.exact and str(same) == '2/2'
+    pair = count_equal([np.zeros(3), np.ones(2)], [np.array([0.0, 0.5, 0.0]), np.ones(2)])
+    assert (pair.equal, pair.total, pair.max_abs_diff) == (4, 5, 0.5) and not pair.exact
+    assert str(pair) == '4/5 (max |diff| 0.5)'

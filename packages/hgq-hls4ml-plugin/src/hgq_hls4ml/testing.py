@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 
 import numpy as np
+from HGQ.utils.exactness import ExactnessCount, count_equal
 
 USELESS_PRECISION = 'fixed<1,0>'
 
-
-@dataclass
-class ExactnessReport:
-    """Outcome of comparing proxy outputs with C-simulation outputs."""
-
-    equal: int
-    total: int
-    max_abs_diff: float
-
-    @property
-    def exact(self) -> bool:
-        return self.equal == self.total
-
-    def __str__(self) -> str:
-        return f'{self.equal}/{self.total} outputs equal (max |diff| {self.max_abs_diff:g})'
+ExactnessReport = ExactnessCount
+"""Outcome of comparing proxy outputs with C-simulation outputs."""
 
 
 def convert(proxy, io_type: str = 'io_parallel', backend: str = 'Vivado', output_dir: str | None = None,
@@ -49,17 +36,7 @@ def compare(proxy, x, io_type: str = 'io_parallel', backend: str = 'Vivado', out
     ref = proxy.predict(xs, verbose=0, batch_size=max(1, len(xs[0]) if isinstance(xs, list) else len(xs)))
     # hls4ml takes a bare array for one input (a proxy of an HGQ1 model may list even one input)
     got = hls_model.predict(xs[0] if isinstance(xs, list) and len(xs) == 1 else xs)
-    refs = ref if isinstance(ref, (list, tuple)) else [ref]
-    gots = got if isinstance(got, (list, tuple)) else [got]
-    equal = total = 0
-    diff = 0.0
-    for r, g in zip(refs, gots):
-        r = np.asarray(r, dtype=np.float64)
-        g = np.asarray(g, dtype=np.float64).reshape(r.shape)
-        equal += int(np.sum(r == g))
-        total += r.size
-        diff = max(diff, float(np.max(np.abs(r - g))) if r.size else 0.0)
-    return ExactnessReport(equal, total, diff)
+    return count_equal(ref, got)
 
 
 def quiet_tensorflow() -> None:

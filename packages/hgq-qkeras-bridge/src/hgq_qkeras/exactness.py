@@ -9,42 +9,11 @@ import argparse
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
+from HGQ.utils.exactness import count_equal
 
 COMBOS = (('Vivado', 'io_parallel'), ('Vivado', 'io_stream'), ('Vitis', 'io_parallel'), ('Vitis', 'io_stream'))
-
-
-@dataclass
-class Count:
-    """How many output values agree exactly."""
-
-    equal: int
-    total: int
-    max_abs_diff: float
-
-    @property
-    def exact(self) -> bool:
-        return self.equal == self.total
-
-    def __str__(self) -> str:
-        return f'{self.equal}/{self.total}' + ('' if self.exact else f' (max |diff| {self.max_abs_diff:.3g})')
-
-
-def count_equal(reference, other) -> Count:
-    """Element-wise exact agreement of two (lists of) arrays."""
-    refs = reference if isinstance(reference, (list, tuple)) else [reference]
-    others = other if isinstance(other, (list, tuple)) else [other]
-    equal = total = 0
-    diff = 0.0
-    for r, o in zip(refs, others):
-        r = np.asarray(r, np.float64)
-        o = np.asarray(o, np.float64).reshape(r.shape)
-        equal += int(np.sum(r == o))
-        total += r.size
-        diff = max(diff, float(np.max(np.abs(r - o))) if r.size else 0.0)
-    return Count(equal, total, diff)
 
 
 def qkeras_outputs(qmodel, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

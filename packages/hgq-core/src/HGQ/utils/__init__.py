@@ -1,5 +1,6 @@
 """Utilities: the bitwidth regularizer, default quantizer configs and fixed-point type strings."""
 
+from .exactness import ExactnessCount, count_equal
 from .utils import (
     MonoL1,
     apf_to_tuple,
@@ -22,4 +23,6 @@ __all__ = [
     'set_default_paq_conf',
     'strategy_dict',
     'warn',
+    'ExactnessCount',
+    'count_equal',
 ]
