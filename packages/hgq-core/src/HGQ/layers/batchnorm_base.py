@@ -153,11 +153,7 @@ class HBatchNormBase(HLayerBase):
         keeps about ``init_bw`` significant bits (graph-safe: a no-op once the pending flag is cleared)."""
         kq = self.kq
         fbw = ops.convert_to_tensor(kq.fbw)
-        new = fbw - ops.log2(ops.abs(ops.stop_gradient(fused_kernel)))  # +inf for zero weights, clipped below
-        if kq.axes:
-            new = ops.min(new, axis=kq.axes, keepdims=True)
-        lo, hi = kq.bw_clip if kq.bw_clip is not None else (-126.0, 126.0)
-        new = ops.clip(ops.where(ops.isnan(new), lo, new), lo, hi)
+        new = kq.adapted_bw(ops.stop_gradient(fused_kernel), fbw)
         pending = ops.convert_to_tensor(self._kernel_bits_pending) > 0.5
         kq.fbw.assign(ops.where(pending, ops.cast(new, fbw.dtype), fbw))
         self._kernel_bits_pending.assign(0.0)

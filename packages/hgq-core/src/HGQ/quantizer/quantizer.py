@@ -452,6 +452,7 @@ class HGQ:
         """Sets the bitwidths so that each value of ``ref`` keeps about ``init_bw`` significant bits."""
         self.fbw.assign(self.adapted_bw(ref, self.fbw))
 
+
 def value_kif(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact ``(k, i, f)`` of each value: sign, bits from the MSB down to the binary point, and the
     minimal fractional bits; ``i + f`` is the count of bits from the most to the least significant set bit.
