@@ -24,7 +24,36 @@ def element_type(k: int, b: int, i: int, rnd: str, sat: str, backend: str) -> st
     return f'ap_{u}fixed<{b}, {i}, AP_{rnd}, AP_{sat}>'
 
 
-def _cast_lines(kbi, rnd, sat, backend, in_expr, out_expr, indices) -> list[str]:
+SourceType = tuple[int, int, int]
+"""``(signed, width, integer bits incl. sign)`` of the elements a quantizer reads."""
+
+
+def reads_beyond_msb(width: int, integer: int, b: int, i: int) -> bool:
+    """Whether casting ``fixed<width, integer>`` to ``b`` bits with ``i`` integer bits rounds at a bit above the
+    source's MSB (ap_fixed reads the bit below the new LSB: index ``frac - (b - i) - 1`` of the source)."""
+    frac = width - integer
+    return frac > b - i and width <= frac - (b - i) - 1
+
+
+def widened_source(src: SourceType | None, b: int, i: int, backend: str) -> str | None:
+    """An exact intermediate type for casting ``src`` to a ``b``-bit type with ``i`` integer bits, or None.
+
+    Rounding to ``f = b - i`` fractional bits reads the source bit just below the new LSB; when the source's
+    MSB lies below that bit (every value is smaller than half an LSB), ap_fixed's C simulation aborts
+    ("Attempting to read bit beyond MSB"). Widening the source's integer part first keeps every value and gives
+    the cast the bit it reads.
+    """
+    if src is None:
+        return None
+    signed, width, integer = src
+    frac = width - integer
+    if not reads_beyond_msb(width, integer, b, i):
+        return None
+    new_integer = i - b + 1
+    return element_type(int(signed), frac + new_integer, new_integer, 'TRN', 'WRAP', backend)
+
+
+def _cast_lines(kbi, rnd, sat, backend, in_expr, out_expr, indices, src: SourceType | None = None) -> list[str]:
     k, b, i = kbi
     lines = []
     for n, idx in indices:
@@ -32,7 +61,9 @@ def _cast_lines(kbi, rnd, sat, backend, in_expr, out_expr, indices) -> list[str]
             lines.append(f'{out_expr(n)} = 0;')
         else:
             t = element_type(int(k[idx]), int(b[idx]), int(i[idx]), rnd, sat, backend)
-            lines.append(f'{out_expr(n)} = {t}({in_expr(n)});')
+            wide = widened_source(src, int(b[idx]), int(i[idx]), backend)
+            x = in_expr(n) if wide is None else f'{wide}({in_expr(n)})'
+            lines.append(f'{out_expr(n)} = {t}({x});')
     return lines
 
 
@@ -54,26 +85,26 @@ def _pack_pragma(backend: str, var: str) -> str:
 
 def cast_body(kbi, rnd: str, sat: str, io_type: str, backend: str, in_pack: int | None = None,
               out_pack: int | None = None, data: str = 'data', res: str = 'res', data_t: str = 'data_T',
-              res_t: str = 'res_T') -> str:
+              res_t: str = 'res_T', src: SourceType | None = None) -> str:
     """Statements casting element ``j`` of ``data`` to its own type into ``res`` (arrays or streams)."""
     k, b, i = (np.asarray(a).ravel() for a in kbi)
     n = k.size
     kbi = (k, b, i)
     if io_type != 'io_stream':
         if _homogeneous(kbi):
-            line = _cast_lines(kbi, rnd, sat, backend, lambda j: f'{data}[j]', lambda j: f'{res}[j]', [(0, 0)])[0]
+            line = _cast_lines(kbi, rnd, sat, backend, lambda j: f'{data}[j]', lambda j: f'{res}[j]', [(0, 0)], src)[0]
             unroll = '' if backend.lower() in AC_BACKENDS else '        #pragma HLS UNROLL\n'
             return f'    for (unsigned j = 0; j < {n}; j++) {{\n{unroll}        {line}\n    }}\n'
         lines = _cast_lines(kbi, rnd, sat, backend, lambda j: f'{data}[{j}]', lambda j: f'{res}[{j}]',
-                            [(j, j) for j in range(n)])
+                            [(j, j) for j in range(n)], src)
         return ''.join(f'    {ln}\n' for ln in lines)
     if in_pack is not None and in_pack == out_pack and n % in_pack == 0:
-        return _stream_grouped(kbi, rnd, sat, backend, in_pack, data, res, data_t, res_t)
-    return _stream_buffered(kbi, rnd, sat, backend, in_pack or 1, out_pack or 1, data, res, data_t, res_t)
+        return _stream_grouped(kbi, rnd, sat, backend, in_pack, data, res, data_t, res_t, src)
+    return _stream_buffered(kbi, rnd, sat, backend, in_pack or 1, out_pack or 1, data, res, data_t, res_t, src)
 
 
 def quantizer_function(name: str, kbi, rnd: str, sat: str, io_type: str, backend: str,
-                       in_pack: int | None = None, out_pack: int | None = None) -> str:
+                       in_pack: int | None = None, out_pack: int | None = None, src: SourceType | None = None) -> str:
     """Source of ``template <data_T, res_T> void <name>(in, out)`` casting element ``j`` to its own type.
 
     Args:
@@ -83,10 +114,11 @@ def quantizer_function(name: str, kbi, rnd: str, sat: str, io_type: str, backend
         io_type: ``io_parallel`` or ``io_stream``.
         backend: hls4ml backend name.
         in_pack, out_pack: Elements per stream word of the input and output (io_stream only).
+        src: The input element type (see `widened_source`); None if unknown.
     """
     n = int(np.asarray(kbi[0]).size)
     inline = '' if backend.lower() in AC_BACKENDS else '    #pragma HLS INLINE\n'
-    body = cast_body(kbi, rnd, sat, io_type, backend, in_pack, out_pack)
+    body = cast_body(kbi, rnd, sat, io_type, backend, in_pack, out_pack, src=src)
     if io_type == 'io_stream':
         cls = _stream_cls(backend)
         args = f'{cls}<data_T> &data, {cls}<res_T> &res'
@@ -95,7 +127,7 @@ def quantizer_function(name: str, kbi, rnd: str, sat: str, io_type: str, backend
     return f'template <class data_T, class res_T>\nvoid {name}({args}) {{\n{inline}{body}}}\n'
 
 
-def _stream_grouped(kbi, rnd, sat, backend, pack: int, data, res, data_t, res_t) -> str:
+def _stream_grouped(kbi, rnd, sat, backend, pack: int, data, res, data_t, res_t, src=None) -> str:
     k, b, i = kbi
     n = k.size
     n_words = n // pack
@@ -106,7 +138,7 @@ def _stream_grouped(kbi, rnd, sat, backend, pack: int, data, res, data_t, res_t)
     for g in range(groups.shape[0]):
         base = int(np.argmax(inverse == g)) * pack
         cases.append(_cast_lines(kbi, rnd, sat, backend, lambda j: f'in_word[{j}]', lambda j: f'out_word[{j}]',
-                                 [(j, base + j) for j in range(pack)]))
+                                 [(j, base + j) for j in range(pack)], src))
     if len(cases) == 1:
         body = ''.join(f'        {ln}\n' for ln in cases[0])
         table = ''
@@ -131,10 +163,11 @@ def _stream_grouped(kbi, rnd, sat, backend, pack: int, data, res, data_t, res_t)
     )
 
 
-def _stream_buffered(kbi, rnd, sat, backend, in_pack: int, out_pack: int, data, res, data_t, res_t) -> str:
+def _stream_buffered(kbi, rnd, sat, backend, in_pack: int, out_pack: int, data, res, data_t, res_t, src=None) -> str:
     k, b, i = kbi
     n = k.size
-    lines = _cast_lines(kbi, rnd, sat, backend, lambda j: f'buf_in[{j}]', lambda j: f'buf_out[{j}]', [(j, j) for j in range(n)])
+    lines = _cast_lines(kbi, rnd, sat, backend, lambda j: f'buf_in[{j}]', lambda j: f'buf_out[{j}]',
+                        [(j, j) for j in range(n)], src)
     body = ''.join(f'    {ln}\n' for ln in lines)
     pack_pragma = _pack_pragma(backend, 'out_word')
     return (

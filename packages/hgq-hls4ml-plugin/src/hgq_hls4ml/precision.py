@@ -5,7 +5,8 @@ Steps (one model-level optimizer pass, run in hls4ml's ``convert`` flow before `
 
 1. forward: exact intervals of every tensor (`produce`);
 2. fuse each homogeneous quantizer into its producer when the producer casts its result and has no other
-   consumer (the producer's result type becomes the quantizer's type, rounding and overflow modes included);
+   consumer (the producer's result type becomes the quantizer's type, rounding and overflow modes included),
+   and the producer is not itself a quantizer being fused (in a chain, the later quantizer stays a cast);
 3. backward: what each tensor's consumers need (a quantizer truncating at ``f`` needs ``f`` fractional bits,
    ``f + 1`` if it rounds to nearest; a wrapping quantizer only needs its own integer bits; every other
    consumer needs the exact value);
@@ -41,6 +42,7 @@ from hls4ml.model.layers import (
 from hls4ml.model.optimizer import ModelOptimizerPass
 from hls4ml.model.types import FixedPrecisionType, NamedType
 
+from .codegen import reads_beyond_msb
 from .intervals import QArray
 from .layers import HGQFixedPointQuantizer, HGQUnaryLUT
 from .produce import produce
@@ -55,6 +57,11 @@ commute with a wrap of the integer bits."""
 
 FLOAT32_INTEGER_BITS = 129
 """Integer bits (sign included) that hold every finite float32 value."""
+
+INPUT_WIDTH_LIMIT = 100
+"""hls4ml replaces a model input type wider than 100 bits (its ``fix_input_precision`` pass, meant for its own
+proxies, which then fails on ours): an input that must keep its exact value keeps at most this many bits, so
+inputs of magnitude ``2**(INPUT_WIDTH_LIMIT - f - 1)`` and more wrap (documented in docs/exactness.md)."""
 
 _CASTING = (Dense, Conv1D, Conv2D, Pooling1D, Pooling2D, GlobalPooling1D, GlobalPooling2D, Merge, Activation,
             BatchNormalization, HGQUnaryLUT, HGQFixedPointQuantizer, Input)
@@ -121,18 +128,20 @@ def quantizer_request(node: HGQFixedPointQuantizer, for_input: bool = False) -> 
         f = f_q + FLOAT32_GUARD_BITS if for_input else None
     I_q = float(np.max(i))
     wrapping = sat in ('WRAP', 'WRAP_SM')
-    if wrapping and rnd in SIGN_DEPENDENT_ROUNDING:
-        # wrapping the input could flip its sign, which changes how these modes round: keep the exact value
+    needs_exact = rnd in SIGN_DEPENDENT_ROUNDING or (sat == 'WRAP_SM' and rnd != 'TRN')
+    if wrapping and needs_exact:
+        # wrapping the input could flip its sign, which changes how these modes round; and a sign-magnitude wrap
+        # flips only where the rounded value overflows, which a wrapped input (e.g. -16.4 -> -0.4, rounding to 0)
+        # no longer shows: keep the exact value
         I = FLOAT32_INTEGER_BITS if for_input else None
     elif sat == 'WRAP':
         I = I_q
     elif sat == 'WRAP_SM':
-        I = I_q + 1  # the lowest dropped bit decides the sign-magnitude flip
+        I = I_q + 1  # truncation: the lowest dropped bit decides the sign-magnitude flip
     else:
         I = I_q + 1 if for_input else None
-    exact_sign = rnd in SIGN_DEPENDENT_ROUNDING
-    return Request(I, f, saturating=not wrapping, wrapping=wrapping and not exact_sign,
-                   signed=bool(np.any(k > 0)) or not wrapping or exact_sign)
+    return Request(I, f, saturating=not wrapping, wrapping=wrapping and not needs_exact,
+                   signed=bool(np.any(k > 0)) or not wrapping or needs_exact)
 
 
 class ModelView:
@@ -174,7 +183,7 @@ class HGQPrecisionPropagation(ModelOptimizerPass):
         _check_supported(model, view)
         _apply_overrides(model, view)
         produced = self._forward(view)
-        fused = self._choose_fusions(view)
+        fused = self._choose_fusions(view, produced)
         requests = self._requests(view, fused)
         self._set_types(view, produced, fused, requests)
         for q in fused:
@@ -190,8 +199,19 @@ class HGQPrecisionPropagation(ModelOptimizerPass):
         return produced
 
     # ------------------------------------------------------------------------------- fusion
-    def _choose_fusions(self, view: ModelView) -> list[HGQFixedPointQuantizer]:
+    def _choose_fusions(self, view: ModelView, produced: dict[str, QArray]) -> list[HGQFixedPointQuantizer]:
+        """Homogeneous quantizers whose cast can become their producer's result type.
+
+        A quantizer never fuses into a quantizer that is itself fused: the producer node disappears, so the
+        second cast would be applied nowhere (two back-to-back quantizers gave silently wrong firmware). The
+        later quantizer of such a chain stays a real cast node. Fusing into a quantizer that stays a node is
+        exact: that node casts every element to its own type, then assigns it to its result type, which is the
+        composition of the two quantizers. Nor does a quantizer fuse where its rounding would read a bit above
+        the MSB of what the producer converts (ap_fixed's C simulation aborts there); it stays a cast node, whose
+        code widens its input first.
+        """
         fused = []
+        fused_ids: set[int] = set()
         for node in view.nodes:
             if not isinstance(node, HGQFixedPointQuantizer) or not node.homogeneous:
                 continue
@@ -208,7 +228,10 @@ class HGQPrecisionPropagation(ModelOptimizerPass):
                 continue
             if isinstance(producer, Input) and node.get_attr('SAT') not in ('WRAP', 'SAT', 'SAT_SYM', 'SAT_ZERO'):
                 continue
+            if id(producer) in fused_ids or _rounds_above_source_msb(producer, produced, int(b.flat[0]), int(i.flat[0])):
+                continue
             fused.append(node)
+            fused_ids.add(id(node))
         return fused
 
     # ------------------------------------------------------------------------------ requests
@@ -271,6 +294,27 @@ class HGQPrecisionPropagation(ModelOptimizerPass):
         # produced values of fused quantizers now come from their producers
         for q in fused:
             produced[q.inputs[0]] = produced[q.outputs[0]]
+
+
+def _rounds_above_source_msb(producer, produced: dict[str, QArray], b: int, i: int) -> bool:
+    """Whether a quantizer to ``b`` bits (``i`` integer) fused into ``producer`` would round at a bit above the
+    MSB of a value the producer converts to its result type (see `codegen.reads_beyond_msb`)."""
+    if isinstance(producer, Input):
+        return False  # inputs are converted from floating point
+    if isinstance(producer, HGQFixedPointQuantizer):  # each element is first cast to its own type
+        _, pb, pi = _active(producer)
+        return any(reads_beyond_msb(int(w), int(n), b, i) for w, n in zip(pb, pi))
+    if isinstance(producer, (Activation, Concatenate)):  # converts its inputs' values
+        sources = [produced[t] for t in producer.inputs]
+    else:  # converts its accumulator (the exact produced range)
+        sources = [produced[producer.outputs[0]]]
+    for p in sources:
+        if not p.bounded:
+            continue
+        k, n, f = p.kif_max()
+        if reads_beyond_msb(k + n + f, k + n, b, i):
+            return True
+    return False
 
 
 def _kif(node, p: QArray) -> tuple[int, int, int]:
@@ -347,7 +391,10 @@ def _input_type(node: Input, req: Request) -> FixedPrecisionType:
         )
     k = 1 if req.signed else 0
     sat = 'SAT' if req.saturating else None
-    return fixed_type(k, int(req.I) - k, int(req.f), 'TRN', sat)
+    I, f = int(req.I), int(req.f)
+    if I + f > INPUT_WIDTH_LIMIT:
+        I = max(INPUT_WIDTH_LIMIT - f, 1)
+    return fixed_type(k, I - k, f, 'TRN', sat)
 
 
 def _set_result(node: Layer, precision: FixedPrecisionType) -> None:

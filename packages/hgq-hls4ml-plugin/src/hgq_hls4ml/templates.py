@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.model.optimizer import OptimizerPass
-from hls4ml.model.types import Source
+from hls4ml.model.types import FixedPrecisionType, Source
 
-from .codegen import AC_BACKENDS, cast_body, element_type, lut_body, quantizer_function
+from .codegen import AC_BACKENDS, SourceType, cast_body, element_type, lut_body, quantizer_function
 from .layers import HGQFixedPointQuantizer, HGQUnaryLUT
 
 HEADER = 'nnet_utils/hgq_unary_lut.h'
@@ -44,10 +44,19 @@ class HGQQuantizerCodegen(OptimizerPass):
             backend,
             in_pack=_pack(node.get_input_variable()),
             out_pack=_pack(node.get_output_variable()),
+            src=source_type(node),
         )
         node.set_attr('hgq_cast_fn_name', name)
         node.set_attr('hgq_cast_fn', Source(code))
         return False
+
+
+def source_type(node) -> SourceType | None:
+    """``(signed, width, integer bits)`` of the elements the quantizer reads, None if not a fixed-point type."""
+    precision = node.get_input_variable().type.precision
+    if not isinstance(precision, FixedPrecisionType):
+        return None
+    return int(precision.signed), int(precision.width), int(precision.integer)
 
 
 def _inline_block(body: str) -> str:
@@ -74,6 +83,7 @@ class HGQQuantizerFunctionTemplate(FunctionCallTemplate):
                 node.kbi, node.get_attr('RND'), node.get_attr('SAT'), node.model.config.get_config_value('IOType'),
                 backend, _pack(node.get_input_variable()), _pack(node.get_output_variable()),
                 data=params['input'], res=params['output'], data_t=params['input_t'], res_t=params['output_t'],
+                src=source_type(node),
             )
             return _inline_block(body)
         params['namespace'] = _namespace(node)
