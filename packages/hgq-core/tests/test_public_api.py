@@ -15,6 +15,8 @@ HGQ1_TOP_LEVEL = [
     'get_default_kq_conf', 'get_default_paq_conf', 'set_default_kq_conf', 'set_default_paq_conf', 'shutup',
     '__version__', 'version_tuple',
 ]
+# new in hgq-core (not in HGQ1): the training callbacks, also importable from HGQ.callbacks
+CALLBACKS = ['BetaPID', 'BetaScheduler', 'EarlyStoppingWithEbops', 'ParetoFront', 'PBar', 'PieceWiseSchedule']
 HGQ1_LAYERS = [
     'HLayerBase', 'HConv', 'HConv1D', 'HConv1DBatchNorm', 'HConv2D', 'HConv2DBatchNorm', 'HDense', 'HDenseBatchNorm',
     'HActivation', 'HAdd', 'HQuantize', 'ABSBaseLayer', 'PLayerBase', 'Signature', 'PReshape', 'PFlatten',
@@ -38,12 +40,20 @@ HGQ1_MODULES = {
                                         'RND', 'RND_CONV', 'TRN_ZERO', 'RND_ZERO', 'RND_MIN_INF', 'RND_INF', 'SAT',
                                         'SAT_ZERO', 'SAT_SYM', 'WRAP', 'WRAP_SM', 'RND_MAP', 'SAT_MAP'],
     'HGQ._version': ['__version__', '__version_tuple__', 'version', 'version_tuple'],
+    'HGQ.callbacks': CALLBACKS,
 }
 
 
-@pytest.mark.parametrize('name', HGQ1_TOP_LEVEL)
+@pytest.mark.parametrize('name', HGQ1_TOP_LEVEL + CALLBACKS)
 def test_top_level_name(name):
     assert hasattr(HGQ, name)
+
+
+@pytest.mark.parametrize('name', CALLBACKS)
+def test_callbacks_are_the_same_objects_at_the_top_level(name):
+    import HGQ.callbacks
+
+    assert getattr(HGQ, name) is getattr(HGQ.callbacks, name)
 
 
 @pytest.mark.parametrize('name', ['HActivation', 'HAdd', 'PDropout', 'PPermute', 'PMaxPooling2D', 'PAveragePooling1D'])
@@ -52,8 +62,9 @@ def test_names_hgq1_kept_out_of_the_top_level(name):
     assert hasattr(HGQ.layers, name)
 
 
-def test_top_level_all_is_hgq1_list_plus_shutup_class():
-    assert set(HGQ.__all__) == set(HGQ1_TOP_LEVEL) | {'Shutup'}
+def test_top_level_all_is_hgq1_list_plus_shutup_class_and_callbacks():
+    assert set(HGQ.__all__) == set(HGQ1_TOP_LEVEL) | {'Shutup'} | set(CALLBACKS)
+    assert set(HGQ.callbacks.__all__) == set(CALLBACKS)
 
 
 @pytest.mark.parametrize('name', HGQ1_LAYERS)

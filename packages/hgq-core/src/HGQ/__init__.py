@@ -2,7 +2,7 @@
 
 Per-weight and per-activation bitwidths trained by gradient, exact resource estimates (BOPs), and
 bit-exact conversion to hls4ml through proxy models. The public API follows HGQ1 (``hgq`` 0.2.6): the
-top-level names below are exactly HGQ1's; `HActivation`, `HAdd`, the long pooling names, `PDropout` and
+top-level names below are HGQ1's, plus the training callbacks of `HGQ.callbacks`; `HActivation`, `HAdd`, the long pooling names, `PDropout` and
 `PPermute` live in `HGQ.layers`, as in HGQ1.
 """
 
@@ -12,6 +12,7 @@ import sys
 
 from ._version import __version__, version_tuple
 from .bops import CalibratedBOPs, FreeBOPs, ResetMinMax, trace_minmax
+from .callbacks import BetaPID, BetaScheduler, EarlyStoppingWithEbops, ParetoFront, PBar, PieceWiseSchedule
 from .layers import (
     HConv1D,
     HConv1DBatchNorm,
@@ -70,6 +71,12 @@ __all__ = [
     'FreeBOPs',
     'ResetMinMax',
     'trace_minmax',
+    'BetaPID',
+    'BetaScheduler',
+    'EarlyStoppingWithEbops',
+    'ParetoFront',
+    'PBar',
+    'PieceWiseSchedule',
     'HConv1D',
     'HConv1DBatchNorm',
     'HConv2D',
