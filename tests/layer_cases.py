@@ -1,5 +1,6 @@
 """Models for the bit-exactness matrix: one small model per HGQ layer type, made non-trivial (random bitwidths
-in 2..8, biases in -4..4), plus the helpers that train-free "randomize", trace and compare them."""
+in 2..8, per element or layer-wise, biases in -4..4), plus the helpers that train-free "randomize", trace and
+compare them."""
 
 from __future__ import annotations
 
@@ -114,6 +115,10 @@ CASES: list[Case] = [
     Case('reshape_dense', _seq((12,), _p(PReshape, (3, 4)), _h(HDense, 5)), (12,)),
     Case('permute_dense', _seq((4, 3), _p(PPermute, (2, 1)), _h(HDense, 5)), (4, 3)),
     Case('signature', _signature, (6,), signature=(1, 6, 3)),
+    # quantizers back to back (with layer-wise bits, the second was once dropped from the firmware)
+    Case('quantizer_chain', _seq((10,), _h(HQuantize), _h(HQuantize), _h(HDense, 6)), (10,)),
+    Case('dense_relu_quantizer_chain', _seq((10,), _h(HDense, 8, activation='relu'), _h(HQuantize),
+                                            _h(HActivation, 'relu'), _h(HQuantize), _h(HDense, 4)), (10,)),
     # a table whose input grid comes through average pooling and a Flatten (stream words repacked)
     Case('avgpool_flatten_lut', _seq((8, 3), _p(PAveragePooling1D, 2), _p(PFlatten), _h(HActivation, 'sigmoid')), (8, 3)),
 ]
@@ -128,13 +133,18 @@ def layer_conf(rounding: str) -> dict:
 
 def randomize(model: keras.Model, seed: int) -> None:
     """Random fractional bits in 2..8 for every bitwidth variable, biases in -4..4 (so that the test is not
-    trivial: heterogeneous widths everywhere, offsets that move values across rounding boundaries)."""
+    trivial: offsets that move values across rounding boundaries). Half of the bitwidth variables get one value
+    for all their elements (layer-wise bits: homogeneous quantizers, which the plugin fuses into their
+    producers), the others one value per element."""
     rng = np.random.default_rng(seed)
     for v in model.weights:
         name = v.path.split('/')[-1]
         shape = tuple(v.shape)
         if name in ('kernel_bw', 'activation_bw'):
-            v.assign(rng.uniform(2, 8, shape).astype('float32'))
+            if rng.random() < 0.5:
+                v.assign(np.full(shape, rng.uniform(2, 8), 'float32'))
+            else:
+                v.assign(rng.uniform(2, 8, shape).astype('float32'))
         elif name in ('bias', 'bn_beta'):
             v.assign(rng.uniform(-4, 4, shape).astype('float32'))
 
