@@ -7,7 +7,9 @@ computes, and hls4ml with hgq-hls4ml-plugin turns it into firmware whose C simul
 ``HGQ.to_proxy_model(qmodel)`` reaches the same function through the ``hgq.proxy_converters`` entry point.
 
 Importing this package does not import Keras or TensorFlow, so it is safe before ``TF_USE_LEGACY_KERAS=1``
-takes effect; the converter loads them on first use.
+takes effect; the converter loads them on first use. With QKeras 0.9 installed, a later ``import qkeras`` without
+``TF_USE_LEGACY_KERAS=1`` (or with it set after TensorFlow was imported) raises `LegacyKerasError` saying what to
+set, instead of QKeras's TypeError at the first layer call.
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
-from .environment import check_environment, qkeras_flavour
-from .errors import LegacyKerasError, QKerasConversionError, UnsupportedQKerasError
+from .environment import check_environment, install_import_guard, qkeras_flavour, warn_if_qkeras_is_unusable
+from .errors import LegacyKerasError, LegacyKerasImportError, QKerasConversionError, UnsupportedQKerasError
+
+install_import_guard()
+warn_if_qkeras_is_unusable()
 
 _LAZY = {'to_proxy_model', 'is_qkeras_model', 'DEFAULT_UNARY_LUT_MAX_TABLE_SIZE'}
 
 __all__ = [
     'DEFAULT_UNARY_LUT_MAX_TABLE_SIZE',
     'LegacyKerasError',
+    'LegacyKerasImportError',
     'QKerasConversionError',
     'UnsupportedQKerasError',
     '__version__',

@@ -4,16 +4,24 @@ QKeras 0.9 (PyPI ``qkeras``) is written for Keras 2: on TensorFlow >= 2.16 it on
 ``tf_keras``, which TensorFlow puts behind ``tf.keras`` when ``TF_USE_LEGACY_KERAS=1`` is set before
 TensorFlow is first imported. ``qkeras-v3`` (PyPI ``qkeras-v3``) is a Keras 3 port with the same import
 name. Nothing here imports TensorFlow or QKeras unless a function needs them.
+
+Without the variable QKeras 0.9 imports, but its layers are built on Keras 3 and fail at their first call with a
+long TypeError from tf_keras. So `install_import_guard` (run by ``import hgq_qkeras``) checks the environment when
+``qkeras`` is imported after the bridge and raises `LegacyKerasImportError` (a `LegacyKerasError`) with the fix
+instead; when QKeras was imported first, ``import hgq_qkeras`` warns (`warn_if_qkeras_is_unusable`), and
+`check_environment` raises in `hgq_qkeras.to_proxy_model`.
 """
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import sys
+import warnings
 from importlib import metadata
 from types import ModuleType
 
-from .errors import LegacyKerasError
+from .errors import LegacyKerasError, LegacyKerasImportError
 
 LEGACY = 'qkeras-0.9'
 V3 = 'qkeras-v3'
@@ -54,18 +62,63 @@ def legacy_keras_enabled() -> bool:
     qkeras = sys.modules.get('qkeras')
     if qkeras is not None and hasattr(qkeras, 'QDense'):
         return any(c.__module__.startswith('tf_keras') for c in qkeras.QDense.__mro__)
+    tensorflow = sys.modules.get('tensorflow')
+    if tensorflow is not None and hasattr(tensorflow, '_tf_uses_legacy_keras'):
+        return bool(tensorflow._tf_uses_legacy_keras)  # TensorFlow reads the variable once, when it is imported
     return os.environ.get('TF_USE_LEGACY_KERAS') in _TRUE
+
+
+def _legacy_keras_message() -> str:
+    found = os.environ.get('TF_USE_LEGACY_KERAS')
+    state = 'is not set' if found is None else f'is {found!r}'
+    if found in _TRUE:
+        state += ', but TensorFlow was imported before it was set'
+    return f'{LEGACY_KERAS_HELP} (Here TF_USE_LEGACY_KERAS {state}.)'
 
 
 def check_environment() -> None:
     """Raises `LegacyKerasError` when QKeras 0.9 is installed but ``TF_USE_LEGACY_KERAS=1`` was not set in time."""
     if qkeras_flavour() != LEGACY or legacy_keras_enabled():
         return
-    found = os.environ.get('TF_USE_LEGACY_KERAS')
-    state = 'is not set' if found is None else f'is {found!r}'
-    if found in _TRUE:
-        state += ', but TensorFlow was imported before it was set'
-    raise LegacyKerasError(f'{LEGACY_KERAS_HELP} (Here TF_USE_LEGACY_KERAS {state}.)')
+    raise LegacyKerasError(_legacy_keras_message())
+
+
+class _QKerasImportGuard(importlib.abc.MetaPathFinder):
+    """Checks the environment when ``qkeras`` is about to be imported; finds nothing itself."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != 'qkeras':
+            return None
+        if qkeras_flavour() == LEGACY and not legacy_keras_enabled():
+            exc = LegacyKerasImportError(_legacy_keras_message())
+            exc.name = 'qkeras'
+            raise exc  # the guard stays: every further attempt in this process would fail the same way
+        remove_import_guard()
+        return None
+
+
+_GUARD = _QKerasImportGuard()
+
+
+def install_import_guard() -> None:
+    """Makes a later ``import qkeras`` of QKeras 0.9 raise `LegacyKerasImportError` when tf_keras would not be
+    behind ``tf.keras`` (run by ``import hgq_qkeras``; idempotent; nothing to do for qkeras-v3)."""
+    if 'qkeras' in sys.modules or _GUARD in sys.meta_path or qkeras_flavour() != LEGACY:
+        return
+    sys.meta_path.insert(0, _GUARD)
+
+
+def remove_import_guard() -> None:
+    """Undoes `install_import_guard`."""
+    while _GUARD in sys.meta_path:
+        sys.meta_path.remove(_GUARD)
+
+
+def warn_if_qkeras_is_unusable() -> None:
+    """Warns when QKeras 0.9 was imported without tf_keras behind ``tf.keras`` (its layers fail when called)."""
+    if 'qkeras' in sys.modules and qkeras_flavour() == LEGACY and not legacy_keras_enabled():
+        warnings.warn(f'QKeras 0.9 was imported on Keras 3: its layers fail when called. {_legacy_keras_message()}',
+                      RuntimeWarning, stacklevel=3)
 
 
 def import_qkeras() -> ModuleType:

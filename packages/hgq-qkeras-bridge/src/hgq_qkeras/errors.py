@@ -13,3 +13,11 @@ class UnsupportedQKerasError(QKerasConversionError):
 
 class LegacyKerasError(RuntimeError):
     """QKeras 0.9 was used without Keras 2 (tf_keras) behind ``tf.keras``."""
+
+
+class LegacyKerasImportError(LegacyKerasError, ImportError):
+    """``import qkeras`` (QKeras 0.9) refused by the bridge because tf_keras would not be behind ``tf.keras``.
+
+    Raised instead of the TypeError QKeras would give at its first layer call. It is also an ImportError, so code
+    that treats QKeras as optional (``try: import qkeras / except ImportError``, as hls4ml does) keeps working.
+    """
