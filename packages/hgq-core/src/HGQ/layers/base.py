@@ -8,6 +8,8 @@ variables, and the bookkeeping shared by all H-layers.
 
 from __future__ import annotations
 
+import functools
+import threading
 from typing import Any
 
 import keras
@@ -16,6 +18,24 @@ from keras import ops
 
 from ..quantizer.quantizer import FLOOR, HGQ, STANDARD_ROUND, bits_with_grad, eager_scope, log2
 from ..utils.utils import get_default_kq_conf, get_default_paq_conf
+
+# On PyTorch, a Keras layer is a ``torch.nn.Module`` whose ``__call__`` runs ``self.forward``, which Keras reserves
+# for its own dispatch to ``call``. HGQ layers use ``forward(x, training, record_minmax)`` for their computation
+# (the HGQ1 API, also for user subclasses); there, each ``forward`` is wrapped so that torch's dispatch continues
+# into ``call`` (which sets up the range recording) and only ``call`` reaches the layer's own ``forward``.
+_TORCH = keras.backend.backend() == 'torch'
+
+
+def _torch_forward(impl):
+    @functools.wraps(impl)
+    def forward(self, *args, **kwargs):
+        if self.__dict__.get('_hgq_in_call', False):
+            return impl(self, *args, **kwargs)
+        # called by torch.nn.Module.__call__ (or directly): what Keras' TorchLayer.forward does
+        return keras.Operation.__call__(self, *args, **kwargs)
+
+    forward._hgq_torch_forward = True
+    return forward
 
 
 def scale_grad(x, scale: float):
@@ -190,6 +210,12 @@ class HLayerBase(ABSBaseLayer):
     _delayed_kernel_bits_adaption = False
     _requires_quantized_input = False
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        impl = cls.__dict__.get('forward')
+        if _TORCH and callable(impl) and not getattr(impl, '_hgq_torch_forward', False):
+            cls.forward = _torch_forward(impl)
+
     def __init__(self, kq_conf=None, paq_conf=None, beta: float = 0.0, save_ranges: bool = True, **kwargs):
         self.save_ranges = bool(save_ranges)
         self._has_kernel = None
@@ -333,7 +359,14 @@ class HLayerBase(ABSBaseLayer):
         if record_minmax is None:
             record_minmax = bool(training) or self.record_minmax
         x = self._cast_inputs(x)
-        return self.forward(x, training=training, record_minmax=record_minmax)
+        if not _TORCH:
+            return self.forward(x, training=training, record_minmax=record_minmax)
+        outer = self.__dict__.get('_hgq_in_call', False)
+        self.__dict__['_hgq_in_call'] = True
+        try:
+            return self.forward(x, training=training, record_minmax=record_minmax)
+        finally:
+            self.__dict__['_hgq_in_call'] = outer
 
     def _cast_inputs(self, x):
         if isinstance(x, (list, tuple)):
@@ -342,6 +375,28 @@ class HLayerBase(ABSBaseLayer):
 
     def forward(self, x, training=None, record_minmax=None):
         raise NotImplementedError
+
+    if keras.backend.backend() == 'tensorflow':
+        # Keras keeps a layer's `add_loss` losses in one list, which every replica of a tf.distribute strategy
+        # clears and fills from its own thread. The replicas run one at a time between synchronisations, and HGQ
+        # synchronises the recorded ranges inside the forward pass (see `HGQ.record`), so with one shared list a
+        # replica would read the BOPs losses of another (and lose its own). Each thread keeps its own list here.
+        @property
+        def _losses(self):
+            store = self.__dict__.setdefault('_hgq_losses_by_thread', {})
+            return store.setdefault(threading.get_ident(), [])
+
+        @_losses.setter
+        def _losses(self, value):
+            self.__dict__['_hgq_losses_by_thread'] = {threading.get_ident(): list(value)}
+
+        def _clear_losses(self):
+            store = self.__dict__.get('_hgq_losses_by_thread')
+            if store is not None and len(store) > 1:  # forget the lists of replica threads that ended
+                alive = {t.ident for t in threading.enumerate()}
+                for ident in [i for i in store if i not in alive]:
+                    del store[ident]
+            super()._clear_losses()
 
     def _add_bops_loss(self, bops):
         self.bops.assign(ops.stop_gradient(bops))

@@ -10,7 +10,13 @@ the batch statistics (``moving_mean`` tracks the batch mean of ``x @ kernel + bi
 training path adds ``bn_beta`` too, so ``bn_beta`` is trained and inference computes the trained function.
 
 The kernel bitwidths are adapted on the first training call (not at build), to the BN-fused kernel of that
-batch, so that each fused weight starts with about ``init_bw`` significant bits.
+batch, so that each fused weight starts with about ``init_bw`` significant bits. On JAX, whose stateless training
+step drops assignments to trainable variables, they are adapted when the layer gets its variables instead: at
+build, to the initial kernel (as in the layers without BatchNorm), or when a file with the adaptation still
+pending is loaded, to the loaded BN-fused kernel.
+
+Under a ``tf.distribute`` strategy with several replicas, the batch statistics are those of the global batch
+(summed over the replicas), as on one device and as JAX's data-parallel training computes them.
 """
 
 from __future__ import annotations
@@ -22,8 +28,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..quantizer.quantizer import tf_replica_context
 from .base import HLayerBase
 from .dense import HDense
+
+# JAX's training step is a pure function of the variables: an assignment to a trainable variable inside it is lost
+_ADAPT_AT_BUILD = keras.backend.backend() == 'jax'
 
 
 def _check_bn_arguments(layer_name: str, momentum: Any, epsilon: Any) -> None:
@@ -52,7 +62,7 @@ class HBatchNormBase(HLayerBase):
         **kwargs: Arguments of the kernel layer.
     """
 
-    _delayed_kernel_bits_adaption = True
+    _delayed_kernel_bits_adaption = not _ADAPT_AT_BUILD
 
     def __init__(
         self,
@@ -124,6 +134,15 @@ class HBatchNormBase(HLayerBase):
             initializer=keras.initializers.Constant(1.0 if self._do_adapt_kernel_bits else 0.0),
         )
 
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        if _ADAPT_AT_BUILD and self._kernel_bits_pending is not None and float(
+            ops.convert_to_numpy(self._kernel_bits_pending)
+        ) > 0.5:
+            # saved before the first training call on another backend: adapt now, to the loaded fused kernel
+            self.kq.fbw.assign(self.kq.adapted_bw(self.fused_kernel, self.kq.fbw))
+            self._kernel_bits_pending.assign(0.0)
+
     def _unsaved_without_ranges(self) -> list:
         extra = [] if self._kernel_bits_pending is None else [self._kernel_bits_pending]
         return super()._unsaved_without_ranges() + extra
@@ -158,6 +177,27 @@ class HBatchNormBase(HLayerBase):
         kq.fbw.assign(ops.where(pending, ops.cast(new, fbw.dtype), fbw))
         self._kernel_bits_pending.assign(0.0)
 
+    def _batch_moments(self, z, with_variance: bool = True):
+        """Mean and (biased) variance of ``z`` over the BN axes: of the global batch when a ``tf.distribute``
+        strategy runs several replicas, each on its own shard (HGQ1 and Keras' BatchNormalization use the replica's
+        shard; a data-parallel model then differs from the one-device model)."""
+        ctx = tf_replica_context()
+        if ctx is None:
+            return ops.mean(z, axis=self._bn_axes), (ops.var(z, axis=self._bn_axes) if with_variance else None)
+        import tensorflow as tf
+
+        axes = self._bn_axes
+        count = ops.cast(ops.prod(ops.stack([ops.shape(z)[a] for a in axes])), z.dtype)
+        total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, ops.concatenate([ops.sum(z, axis=axes), count[None]]))
+        n = total[-1]
+        mean = total[:-1] / n
+        if not with_variance:
+            return mean, None
+        shape = [1] * len(z.shape)
+        shape[[a for a in range(len(z.shape)) if a not in axes][0]] = -1
+        squares = ops.sum(ops.square(z - ops.reshape(mean, shape)), axis=axes)
+        return mean, ctx.all_reduce(tf.distribute.ReduceOp.SUM, squares) / n
+
     def _update_moving(self, variable, value) -> None:
         variable.assign(variable * self.momentum + ops.stop_gradient(value) * (1.0 - self.momentum))
 
@@ -166,9 +206,10 @@ class HBatchNormBase(HLayerBase):
         if not training:
             return super().forward(x, training=training, record_minmax=record_minmax)
         kernel = self.kernel
+        batch_mean = None
         if self.scale:
             z = self._apply_kernel(x, kernel)
-            variance = ops.var(z, axis=self._bn_axes)
+            batch_mean, variance = self._batch_moments(z)
             self._update_moving(self.moving_variance, variance)
             bn_scale = self._bn_scale(variance)
             fused_kernel = kernel * bn_scale
@@ -181,7 +222,9 @@ class HBatchNormBase(HLayerBase):
             z = self._apply_kernel(x, qk)
         bias = None
         if self.center:
-            mean = ops.mean(z, axis=self._bn_axes) + self.bias
+            if batch_mean is None:
+                batch_mean = self._batch_moments(z, with_variance=False)[0]
+            mean = batch_mean + self.bias
             self._update_moving(self.moving_mean, mean)
             bias = self.bias - mean * bn_scale + self.bn_beta
         elif self.use_bias:

@@ -121,6 +121,32 @@ def eager_scope():
     return contextlib.nullcontext()
 
 
+def tf_replica_context():
+    """The TensorFlow replica context when a ``tf.distribute`` strategy runs this code on several replicas (each on
+    its own shard of the batch), else None (always None on the other backends, whose data-parallel training
+    computes on the global batch)."""
+    if keras.backend.backend() != 'tensorflow':
+        return None
+    import tensorflow as tf
+
+    if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
+        return None
+    ctx = tf.distribute.get_replica_context()
+    return ctx if ctx is not None and ctx.num_replicas_in_sync > 1 else None
+
+
+def global_min_max(vmin, vmax):
+    """``(vmin, vmax)`` reduced over all replicas of a ``tf.distribute`` strategy (elementwise min and max), so that
+    every replica records the range of the global batch; unchanged otherwise."""
+    ctx = tf_replica_context()
+    if ctx is None:
+        return vmin, vmax
+    # tf.distribute reduces with SUM or MEAN only: gather the replicas' values on a new leading axis and reduce
+    both = ops.stack([vmin, -vmax])[None]
+    both = ops.min(ctx.all_gather(both, axis=0), axis=0)
+    return both[0], -both[1]
+
+
 def log2(x):
     """``log2`` as one logarithm and one constant multiplication."""
     return ops.log(x) * (1.0 / LN2)
@@ -346,6 +372,7 @@ class HGQ:
             vmin = vmax = xq
         if vmin.dtype != self._min.dtype:
             vmin, vmax = ops.cast(vmin, self._min.dtype), ops.cast(vmax, self._max.dtype)
+        vmin, vmax = global_min_max(vmin, vmax)
         self._min.assign(ops.minimum(self._min, vmin))
         self._max.assign(ops.maximum(self._max, vmax))
 
