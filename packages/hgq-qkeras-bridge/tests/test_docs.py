@@ -14,7 +14,7 @@ DOC = Path(__file__).resolve().parents[3] / 'docs' / 'coming-from-qkeras.md'
 
 
 def _example(flavour: str) -> str:
-    blocks = re.findall(r'```python\n(.*?)```', DOC.read_text(), flags=re.S)
+    blocks = re.findall(r'```python[^\n]*\n(.*?)```', DOC.read_text(), flags=re.S)  # info string: the docs collector's options
     for block in blocks:
         if block.startswith(f'# example: {flavour}'):
             return block
