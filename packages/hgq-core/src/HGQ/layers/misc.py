@@ -8,6 +8,28 @@ from ..quantizer.quantizer import STANDARD_ROUND
 from .base import HLayerBase
 
 
+def _keras2_layer_config(class_name: str, config: dict) -> dict:
+    """A Keras 2 activation layer config in Keras 3 terms (``LeakyReLU(alpha)`` is ``negative_slope`` now)."""
+    config = dict(config)
+    if class_name == 'LeakyReLU' and 'alpha' in config and 'negative_slope' not in config:
+        config['negative_slope'] = config.pop('alpha')
+    return config
+
+
+def deserialize_activation(config: dict):
+    """The activation a serialized ``HActivation`` config holds: a Keras function (``keras.activations.*``), a
+    registered function, or a Keras layer such as ``ELU(alpha=-1.5)``, ``LeakyReLU`` or ``ReLU(max_value)``, as
+    written by Keras 3 or by Keras 2 (HGQ1)."""
+    config = dict(config)
+    class_name = config.get('class_name')
+    if isinstance(config.get('config'), dict):
+        config['config'] = _keras2_layer_config(class_name, config['config'])
+    if 'module' not in config and isinstance(getattr(keras.layers, str(class_name), None), type):
+        # older Keras 2 format: {'class_name': 'ELU', 'config': {...}}
+        return getattr(keras.layers, class_name).from_config(config.get('config') or {})
+    return keras.saving.deserialize_keras_object(config)
+
+
 @keras.saving.register_keras_serializable(package='HGQ')
 class HQuantize(HLayerBase):
     """Quantizes its input with a trainable per-element quantizer; usually the first layer of a model."""
@@ -37,6 +59,8 @@ class HActivation(HLayerBase, keras.layers.Activation):
     _allows_any_activation = True
 
     def __init__(self, activation, beta: float = 0.0, paq_conf=None, **kwargs):
+        if isinstance(activation, dict):  # a serialized activation: a config read from a file
+            activation = deserialize_activation(activation)
         if activation is None or not (isinstance(activation, str) or callable(activation)):
             raise ValueError(
                 f'HActivation: activation must be a Keras activation name (e.g. "tanh") or a unary callable, '
