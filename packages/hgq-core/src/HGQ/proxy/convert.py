@@ -347,7 +347,9 @@ def to_proxy_model(
         aggressive: Overflow mode WRAP (True) or SAT (False) for every quantizer.
         accum_fp_max_offset: Accepted for HGQ1 compatibility; the hls4ml plugin sizes accumulators exactly.
         unary_lut_max_table_size: If > 0, HActivation layers (other than relu/linear/softmax) whose input has
-            at most this many distinct values become `UnaryLUT` tables.
+            at most this many distinct values become `UnaryLUT` tables. An activation hls4ml has no
+            implementation of (a custom function, a Keras layer such as ``ELU(alpha)``, ``silu``, ...) must become
+            a table: if it cannot (tables off, or too large), a ValueError names the layer and the size needed.
         skip_precision_reg: Accepted for HGQ1 compatibility (precisions are derived by the hls4ml plugin).
 
     Returns:
@@ -375,8 +377,10 @@ def to_proxy_model(
     _check_traced(model)
     xformer = ProxyLayerXFormer('WRAP' if aggressive else 'SAT')
     proxy = convert_model(model, xformer)
-    if unary_lut_max_table_size is not None and unary_lut_max_table_size > 0:
-        from .unary_lut import convert_activations_to_lut
+    from .unary_lut import convert_activations_to_lut, refuse_activations_without_table
 
+    if unary_lut_max_table_size is not None and unary_lut_max_table_size > 0:
         proxy = convert_activations_to_lut(proxy, int(unary_lut_max_table_size))
+    else:  # no tables: an activation hls4ml has no implementation of cannot be deployed
+        refuse_activations_without_table(proxy, unary_lut_max_table_size)
     return proxy

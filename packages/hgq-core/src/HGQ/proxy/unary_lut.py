@@ -110,6 +110,81 @@ class UnaryLUT(keras.layers.Layer):
 _PASS_THROUGH = (keras.layers.Reshape, keras.layers.Flatten, keras.layers.Permute, keras.layers.MaxPooling1D,
                  keras.layers.MaxPooling2D)
 _KEEP = ('relu', 'linear', 'softmax')
+# keras.activations functions hls4ml implements itself (nnet_activation.h): without a table they stay native
+# activations, which hls4ml converts (not always bit-exactly). Anything else can only be deployed as a table.
+HLS4ML_NATIVE = ('linear', 'relu', 'relu6', 'leaky_relu', 'elu', 'selu', 'sigmoid', 'hard_sigmoid', 'tanh',
+                 'hard_tanh', 'softmax', 'softplus', 'softsign')
+
+
+def _is_keras_activation(fn, names) -> bool:
+    return any(fn is getattr(keras.activations, name, None) for name in names)
+
+
+def is_hls4ml_native(fn) -> bool:
+    """Whether hls4ml has its own implementation of the activation function ``fn``."""
+    return _is_keras_activation(fn, HLS4ML_NATIVE)
+
+
+def _describe(fn) -> str:
+    if isinstance(fn, keras.layers.Layer):
+        return f'the Keras layer {type(fn).__name__}'
+    return repr(getattr(fn, '__name__', type(fn).__name__))
+
+
+def _no_table_error(layer: keras.layers.Layer, kif_in, max_table_size: int) -> ValueError:
+    """The error for an activation hls4ml cannot implement that did not become a table."""
+    what = f'Activation layer {layer.name!r} computes {_describe(layer.activation)}, which hls4ml has no implementation of'
+    if not kif_in:
+        return ValueError(
+            f'{what}, and the values of its input are not on a known fixed-point grid (its input does not come '
+            'from a quantizer, possibly through reshapes, pooling or concatenation), so it cannot become a lookup '
+            'table (UnaryLUT) either. Put an HQuantize right before it.'
+        )
+    k, i, f = kif_in
+    n = 1 << max(sum(kif_in), 0)
+    if max_table_size is None or max_table_size <= 0:
+        default = ', the default' if max_table_size == -1 else ''
+        limit = f'tables are off (unary_lut_max_table_size={max_table_size}{default})'
+    else:
+        limit = f'that is more than unary_lut_max_table_size={max_table_size}'
+    return ValueError(
+        f'{what}, so the proxy must hold it as a lookup table (UnaryLUT). Its input takes {n} values '
+        f'(keep_negative={k}, integer bits={i}, fractional bits={f}), so the table needs {n} entries, and {limit}. '
+        f'Either raise unary_lut_max_table_size to at least {n} (to_proxy_model(model, unary_lut_max_table_size={n})), '
+        f'or narrow the input quantizer (fewer integer or fractional bits in the layer that feeds {layer.name!r}) '
+        'so that a smaller table serves.'
+    )
+
+
+def refuse_activations_without_table(proxy: keras.Model, max_table_size: int) -> None:
+    """Raises ValueError for the first activation of ``proxy`` that hls4ml cannot implement (not a table)."""
+    for layer in proxy.layers:
+        if type(layer) is not keras.layers.Activation or is_hls4ml_native(layer.activation):
+            continue
+        inputs = layer._inbound_nodes[0].input_tensors if layer._inbound_nodes else []
+        kif_in = _input_format(inputs[0]) if len(inputs) == 1 else None
+        raise _no_table_error(layer, (0, 1, 0) if kif_in == _NO_VALUES else kif_in, max_table_size)
+
+
+def _window_counts(n: int, pool: int, stride: int, padding: str) -> np.ndarray:
+    """Number of input positions in each pooling window along one axis (Keras: 'same' windows count only
+    the positions inside the input)."""
+    if padding == 'valid':
+        return np.full(max((n - pool) // stride + 1, 0), pool)
+    out = -(-n // stride)
+    left = max((out - 1) * stride + pool - n, 0) // 2
+    starts = np.arange(out) * stride - left
+    return np.minimum(starts + pool, n) - np.maximum(starts, 0)
+
+
+def average_pool_counts(layer: keras.layers.Layer, input_shape: tuple) -> list[int]:
+    """The distinct numbers of values a Keras average pooling layer averages over (one per window shape:
+    e.g. [1, 2, 4] for 'same' padding at the edges), sorted."""
+    spatial = input_shape[2:] if layer.data_format == 'channels_first' else input_shape[1:-1]
+    counts = np.ones(1, dtype=np.int64)
+    for n, pool, stride in zip(spatial, layer.pool_size, layer.strides):
+        counts = np.multiply.outer(counts, _window_counts(int(n), int(pool), int(stride), layer.padding)).ravel()
+    return sorted({int(c) for c in counts})
 
 
 _NO_VALUES = ()  # input format of a tensor whose elements are all pruned (always 0)
@@ -123,15 +198,15 @@ def _input_format(tensor) -> tuple[int, int, int] | tuple[()] | None:
         tensor = op._inbound_nodes[0].input_tensors[0]
         op = tensor._keras_history.operation
     if isinstance(op, (keras.layers.AveragePooling1D, keras.layers.AveragePooling2D)):
-        # a mean over a power-of-two window of valid positions only adds fractional bits
-        window = int(np.prod(op.pool_size))
-        if op.padding != 'valid' or window & (window - 1):
+        # a mean over a power-of-two number of values only adds fractional bits
+        counts = average_pool_counts(op, tuple(op._inbound_nodes[0].input_tensors[0].shape))
+        if any(c & (c - 1) for c in counts):
             return None
         inner = _input_format(op._inbound_nodes[0].input_tensors[0])
         if not inner:
             return inner
         k, i, f = inner
-        return k, i, f + window.bit_length() - 1
+        return k, i, f + max(counts).bit_length() - 1
     if isinstance(op, keras.layers.Concatenate):
         parts = [_input_format(t) for t in op._inbound_nodes[0].input_tensors]
         if any(p is None for p in parts):
@@ -175,15 +250,19 @@ def lut_for(layer: keras.layers.Layer, max_table_size: int) -> UnaryLUT | None:
     if type(layer) is not keras.layers.Activation or len(layer._inbound_nodes) != 1:
         return None
     act = layer.activation
-    if getattr(act, '__name__', '') in _KEEP:
+    if _is_keras_activation(act, _KEEP):
         return None
     inputs = layer._inbound_nodes[0].input_tensors
     if len(inputs) != 1:
         return None
     kif_in = _input_format(inputs[0])
+    if kif_in == _NO_VALUES and not is_hls4ml_native(act):
+        kif_in = (0, 1, 0)  # every element pruned: the input is always 0 (two entries: hls4ml has no 0-bit index)
     if not kif_in:  # unknown grid, or every element pruned
         return None
     if 1 << max(sum(kif_in), 0) > max_table_size:
+        if not is_hls4ml_native(act):
+            raise _no_table_error(layer, kif_in, max_table_size)
         warnings.warn(
             f'Activation {layer.name!r} stays a native activation (not bit-exact in hls4ml): its input takes '
             f'{1 << sum(kif_in)} values, more than unary_lut_max_table_size={max_table_size}. Raise the limit or '
@@ -213,4 +292,6 @@ def convert_activations_to_lut(proxy: keras.Model, max_table_size: int) -> keras
 
         return fn
 
-    return convert_model(proxy, layer_fn, name=proxy.name)
+    converted = convert_model(proxy, layer_fn, name=proxy.name)
+    refuse_activations_without_table(converted, max_table_size)
+    return converted
