@@ -1,0 +1,237 @@
+"""The `hgq` command, run as a user runs it (a subprocess): `hgq demo` end to end, `hgq convert` of a model HGQ1
+saved (EBOPs equal to HGQ1's own), `hgq report`, and every kind of bad input (exit status 2, one line, no
+traceback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.join(os.path.dirname(__file__), '..')
+HGQ1 = os.path.join(ROOT, 'packages', 'hgq-core', 'tests', 'fixtures', 'hgq1')
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+PARETO_KEYS = {'epoch', 'beta', 'accuracy', 'ebops', 'csim_equal', 'csim_total', 'checkpoint'}
+LAYER_KEYS = {'name', 'ebops', 'kernel_bits_mean', 'kernel_pruned_fraction', 'act_bits_mean', 'act_bits_max'}
+PNGS = ['pareto.png', 'history.png', 'layer_ebops.png', 'bitwidths.png']
+
+
+def _env(tmp_path=None) -> dict[str, str]:
+    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3', 'CUDA_VISIBLE_DEVICES': '-1', 'PYTHONHASHSEED': '0'}
+    if tmp_path is not None:
+        env['TMPDIR'] = str(tmp_path)
+    return env
+
+
+def hgq(*args, tmp_path=None, block: tuple[str, ...] = (), timeout: int = 900) -> subprocess.CompletedProcess:
+    """Runs ``python -m HGQ.cli ARGS``; ``block`` names modules that then cannot be imported (as if not installed)."""
+    if block:
+        code = (f'import sys; sys.modules.update(dict.fromkeys({list(block)!r})); from HGQ.cli import main; '
+                'raise SystemExit(main(sys.argv[1:]))')
+        cmd = [sys.executable, '-c', code, *args]
+    else:
+        cmd = [sys.executable, '-m', 'HGQ.cli', *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), timeout=timeout, cwd=tmp_path)
+
+
+def assert_bad_input(res: subprocess.CompletedProcess, *needles: str) -> str:
+    """Exit status 2, no traceback, and the last line of stderr is the one-line message (holding ``needles``)."""
+    assert res.returncode == 2, (res.returncode, res.stderr[-3000:])
+    assert 'Traceback' not in res.stderr, res.stderr[-3000:]
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith('hgq') and ': error: ' in line]
+    assert len(errors) == 1 and errors[0] == lines[-1], res.stderr[-3000:]
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
+    return errors[0]
+
+
+def assert_png(path: str) -> None:
+    with open(path, 'rb') as f:
+        assert f.read(8) == PNG_MAGIC, path
+    assert os.path.getsize(path) > 1000, path
+
+
+def assert_report(out: str, pngs) -> None:
+    for name in pngs:
+        assert_png(os.path.join(out, name))
+    with open(os.path.join(out, 'report.html'), encoding='utf-8') as f:
+        page = f.read()
+    assert page.startswith('<!DOCTYPE html>')
+    assert page.count('src="data:image/png;base64,') == len(pngs)  # self-contained: every figure embedded
+    assert 'src="http' not in page and 'href="http' not in page
+    assert 'hls4ml' in page and 'Versions' in page
+
+
+def _hgq1_calibration(name: str, index: int, shape, out_shape) -> np.ndarray:
+    """The calibration inputs HGQ1 traced the fixture with (make_hgq1_fixtures.py draws them from
+    ``default_rng(1234 + index)`` after the training data)."""
+    rng = np.random.default_rng(1234 + index)
+    rng.uniform(-2.0, 2.0, size=(256,) + shape)  # x_train
+    rng.normal(size=(256,) + out_shape)  # y_train
+    return rng.uniform(-2.0, 2.0, size=(512,) + shape).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------- demo
+def test_demo_end_to_end(tmp_path):
+    out = str(tmp_path / 'demo')
+    res = hgq('demo', '--epochs', '8', '--max-convert', '3', '--output-dir', out, tmp_path=tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert 'BIT-EXACT' in res.stdout and 'Traceback' not in res.stderr
+    with open(os.path.join(out, 'summary.json')) as f:
+        s = json.load(f)
+
+    front = s['pareto']
+    assert front and all(PARETO_KEYS <= set(e) for e in front)
+    assert isinstance(s['chosen'], int) and 0 <= s['chosen'] < len(front)
+    assert [e['ebops'] for e in front] == sorted(e['ebops'] for e in front)
+    for a in front:  # nothing on the front is dominated on (test accuracy, exact EBOPs)
+        assert not any(b is not a and b['accuracy'] >= a['accuracy'] and b['ebops'] <= a['ebops'] for b in front)
+    best = max(e['accuracy'] for e in front)
+    chosen = front[s['chosen']]
+    assert chosen['accuracy'] >= best - 0.01 - 1e-12
+    assert chosen['ebops'] == min(e['ebops'] for e in front if e['accuracy'] >= best - 0.01 - 1e-12)
+    converted = [e for e in front if e['csim_total'] is not None]
+    assert chosen in converted and 1 <= len(converted) <= 3 and s['n_converted'] == len(converted)
+    for e in converted:
+        assert e['csim_total'] == s['compare_samples'] * 10 and e['csim_equal'] == e['csim_total']
+    for e in front:
+        assert os.path.isfile(os.path.join(out, e['checkpoint']))
+        assert 0 <= e['accuracy'] <= 1 and e['ebops'] > 0 and e['beta'] > 0
+    assert s['bit_exact'] is True
+    assert s['versions']['hgq-core'] and s['versions']['hls4ml']
+    assert all(LAYER_KEYS <= set(layer) for layer in s['layers'])
+    assert sum(layer['ebops'] for layer in s['layers']) == pytest.approx(chosen['ebops'])
+    assert len(s['history']['loss']) == 8 and len(s['history']['beta']) == 8
+    assert_report(out, PNGS)
+    prj = os.path.join(out, 'hls4ml_prj')
+    assert os.path.isfile(os.path.join(prj, 'firmware', 'myproject.cpp'))
+    assert not [p for p in os.listdir(tmp_path) if p.startswith('hgq_demo_hls_')]  # temporary projects removed
+
+    # `hgq report` on the chosen checkpoint with the demo's calibration data: the same exact EBOPs
+    rep = str(tmp_path / 'report')
+    res = hgq('report', os.path.join(out, chosen['checkpoint']), '--calib', os.path.join(out, 'data', 'calib.npy'),
+              '--output-dir', rep, tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    with open(os.path.join(rep, 'summary.json')) as f:
+        r = json.load(f)
+    assert r['ebops'] == chosen['ebops'] and r['layers'] == s['layers']
+    assert 'csim_equal' not in r and not os.path.exists(os.path.join(rep, 'hls4ml_prj'))
+    assert r['hgq_vs_proxy_equal'] == r['hgq_vs_proxy_total'] > 0
+    assert_report(rep, ['layer_ebops.png', 'bitwidths.png'])
+
+
+# ------------------------------------------------------------------------------------------------ convert
+def test_convert_hgq1_h5_matches_hgq1_ebops(tmp_path):
+    """A model HGQ1 trained and saved (.h5), traced on HGQ1's own calibration data: the EBOPs, total and per layer,
+    are HGQ1's; the firmware is bit-exact (Vitis, io_stream)."""
+    io = np.load(os.path.join(HGQ1, 'dense_mlp_io.npz'))
+    calib, test = tmp_path / 'calib.npy', tmp_path / 'test.npy'
+    np.save(calib, _hgq1_calibration('dense_mlp', 0, (8,), (5,)))
+    np.save(test, io['x'])
+    out = str(tmp_path / 'out')
+    res = hgq('convert', os.path.join(HGQ1, 'dense_mlp.h5'), '--calib', str(calib), '--test', str(test),
+              '--backend', 'Vitis', '--io-type', 'io_stream', '--output-dir', out, tmp_path=tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert 'BIT-EXACT' in res.stdout
+    with open(os.path.join(out, 'summary.json')) as f:
+        s = json.load(f)
+    assert s['ebops'] == float(io['bops'])  # 1815, HGQ1's trace_minmax
+    assert [layer['name'] for layer in s['layers']] == ['inp_q', 'dense_0', 'dense_1']
+    for layer in s['layers']:
+        assert LAYER_KEYS <= set(layer)
+        assert np.float32(layer['ebops']) == io[f"{layer['name']}__bops"], layer['name']
+    assert s['layers'][0]['kernel_bits_mean'] is None  # HQuantize has no kernel
+    assert 0 <= s['layers'][1]['kernel_pruned_fraction'] <= 1
+    assert s['csim_equal'] == s['csim_total'] == io['x'].shape[0] * 5 and s['bit_exact'] is True
+    assert s['compare_data'] == 'test' and s['hgq_vs_proxy_equal'] == s['hgq_vs_proxy_total']
+    assert os.path.isfile(os.path.join(out, 'hls4ml_prj', 'firmware', 'myproject.cpp'))
+    assert_report(out, ['layer_ebops.png', 'bitwidths.png'])
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+@pytest.fixture(scope='module')
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp('inputs')
+    np.save(d / 'good.npy', np.zeros((4, 8), np.float32))
+    np.save(d / 'shape.npy', np.zeros((10, 7), np.float32))
+    nan = np.zeros((10, 8), np.float32)
+    nan[3, 2] = np.nan
+    np.save(d / 'nan.npy', nan)
+    (d / 'calib.txt').write_text('1 2 3\n')
+    return d
+
+
+@pytest.fixture(scope='module')
+def plain_keras_model(tmp_path_factory):
+    import keras
+
+    path = tmp_path_factory.mktemp('plain') / 'plain.keras'
+    keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)]).save(path)
+    return str(path)
+
+
+MLP = os.path.join(HGQ1, 'dense_mlp.h5')
+
+
+def test_bad_missing_model(tmp_path, inputs):
+    hgq_exe = shutil.which('hgq', path=os.path.dirname(sys.executable))
+    args = ['convert', str(tmp_path / 'nope.keras'), '--calib', str(inputs / 'good.npy')]
+    if hgq_exe:  # the console script itself
+        res = subprocess.run([hgq_exe, *args], capture_output=True, text=True, env=_env(), timeout=600)
+    else:
+        res = hgq(*args)
+    assert_bad_input(res, 'model file not found', 'nope.keras')
+
+
+def test_bad_missing_calibration(tmp_path):
+    assert_bad_input(hgq('report', MLP, '--calib', str(tmp_path / 'none.npy')), 'calibration file not found')
+
+
+def test_bad_calibration_format(inputs):
+    assert_bad_input(hgq('report', MLP, '--calib', str(inputs / 'calib.txt')), 'must be a .npy or .npz file')
+
+
+def test_bad_calibration_shape(inputs, tmp_path):
+    msg = assert_bad_input(hgq('report', MLP, '--calib', str(inputs / 'shape.npy'), tmp_path=tmp_path),
+                           'has shape (10, 7)', '(N, 8)')
+    assert 'shape.npy' in msg
+
+
+def test_bad_calibration_nan(inputs, tmp_path):
+    assert_bad_input(hgq('convert', MLP, '--calib', str(inputs / 'nan.npy'), tmp_path=tmp_path), 'NaN', '(3, 2)')
+
+
+def test_bad_model_without_hgq_layers(plain_keras_model, inputs, tmp_path):
+    assert_bad_input(hgq('report', plain_keras_model, '--calib', str(inputs / 'good.npy'), tmp_path=tmp_path),
+                     'no HGQ layers', 'no QKeras layers')
+
+
+@pytest.mark.parametrize('missing, needles', [
+    ('hls4ml', ('needs hls4ml, which is not installed', "pip install 'hls4ml")),
+    ('hgq_hls4ml', ('needs hgq_hls4ml, which is not installed', 'pip install hgq-hls4ml-plugin')),
+])
+def test_bad_hls4ml_or_plugin_missing(missing, needles, inputs, tmp_path):
+    res = hgq('convert', MLP, '--calib', str(inputs / 'good.npy'), tmp_path=tmp_path, block=(missing,))
+    assert_bad_input(res, *needles)
+    assert not os.listdir(tmp_path)  # refused before writing anything
+
+
+def test_bad_matplotlib_missing(inputs, tmp_path):
+    res = hgq('report', MLP, '--calib', str(inputs / 'good.npy'), tmp_path=tmp_path, block=('matplotlib',))
+    assert_bad_input(res, 'matplotlib', "hgq-core[report]")
+
+
+def test_bad_arguments():
+    assert_bad_input(hgq('demo', '--epochs', '0'), 'argument --epochs', 'positive integer')
+
+
+def test_import_hgq_does_not_import_hls4ml():
+    code = 'import sys, HGQ, HGQ.cli, HGQ.report; assert "hls4ml" not in sys.modules and "hgq_hls4ml" not in sys.modules'
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=_env(), timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
