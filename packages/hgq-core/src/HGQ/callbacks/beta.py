@@ -190,9 +190,10 @@ class BetaPID(keras.callbacks.Callback):
     The defaults were tuned on a 64-32-10 MLP on scikit-learn's digits (inputs /16, Adam lr 3e-3, batch 64,
     ``[FreeBOPs(), BetaPID(target_ebops=3000), ResetMinMax()]``, starting from beta 0): the training EBOPs go
     from about 47k to within a factor 1.5 of the target after about 90 epochs and stay within about 0.85-1.05
-    of it over epochs 150-200 (measured for targets 3000 and 1000, and for a 32-16-10 MLP). On other models, learning rates or batch counts per epoch, scale
-    ``i`` and ``p`` together: larger is faster but overshoots more, and a beta far above what holds the target
-    can prune a model to 0 EBOPs, from which it does not recover.
+    of it over epochs 150-200 (measured for targets 3000 and 1000, and for a 32-16-10 MLP). On other models,
+    learning rates or numbers of batches per epoch, scale ``i`` and ``p`` together: larger is faster but
+    overshoots more, and a beta far above what holds the target can prune a model to 0 EBOPs, from which it
+    does not recover.
 
     Args:
         target_ebops: The EBOPs to reach (> 0).

@@ -106,7 +106,9 @@ class ParetoFront(keras.callbacks.Callback):
         if fname_format is not None and not isinstance(fname_format, str):
             raise TypeError(f'ParetoFront: fname_format must be a str.format string or None, got {fname_format!r}.')
         if enable_if is not None and not callable(enable_if):
-            raise TypeError(f'ParetoFront: enable_if must be a callable (epoch, logs) -> bool or None, got {enable_if!r}.')
+            raise TypeError(
+                f'ParetoFront: enable_if must be a callable (epoch, logs) -> bool or None, got {enable_if!r}.'
+            )
         if not isinstance(save_weights_only, bool):
             raise TypeError(f'ParetoFront: save_weights_only must be True or False, got {save_weights_only!r}.')
         self.metrics = list(metrics)
@@ -124,10 +126,11 @@ class ParetoFront(keras.callbacks.Callback):
     def _values(self, logs: Mapping[str, Any]) -> list[float]:
         missing = [m for m in self.metrics if m not in logs]
         if missing:
-            hint = ' Add HGQ.FreeBOPs() to the callbacks before ParetoFront.' if any('bops' in m for m in missing) else ''
-            hint += ' Metrics starting with "val_" need validation data in fit().' if any(
-                m.startswith('val_') for m in missing
-            ) else ''
+            hint = ''
+            if any('bops' in m for m in missing):
+                hint += ' Add HGQ.FreeBOPs() to the callbacks before ParetoFront.'
+            if any(m.startswith('val_') for m in missing):
+                hint += ' Metrics starting with "val_" need validation data in fit().'
             raise ValueError(
                 f'ParetoFront: metric(s) {missing} not in the epoch logs; available keys: {sorted(logs)}.{hint} '
                 'Or pass metrics= with names from the available keys.'
