@@ -1,6 +1,7 @@
-"""Quick start: train an HGQ model, convert it to hls4ml and check that the firmware is bit-exact.
+"""Train an HGQ model, convert it to hls4ml and check that the firmware is bit-exact: the steps as a plain script.
 
-Runs on a built-in default (scikit-learn's 8x8 handwritten digits, no download):
+The `hgq demo` command (the README's quick start) does the same for a whole Pareto front of models, with a
+report; this script shows the API calls one by one. Runs on scikit-learn's 8x8 handwritten digits (no download):
 
     python examples/quickstart.py                       # Vivado, io_parallel
     python examples/quickstart.py --io-type io_stream --backend Vitis --epochs 30 --beta 3e-6

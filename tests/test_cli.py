@@ -4,8 +4,10 @@ traceback)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,7 @@ PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 PARETO_KEYS = {'epoch', 'beta', 'accuracy', 'ebops', 'csim_equal', 'csim_total', 'checkpoint'}
 LAYER_KEYS = {'name', 'ebops', 'kernel_bits_mean', 'kernel_pruned_fraction', 'act_bits_mean', 'act_bits_max'}
 PNGS = ['pareto.png', 'history.png', 'layer_ebops.png', 'bitwidths.png']
+README = os.path.join(ROOT, 'README.md')
 
 
 def _env(tmp_path=None) -> dict[str, str]:
@@ -235,3 +238,46 @@ def test_import_hgq_does_not_import_hls4ml():
     code = 'import sys, HGQ, HGQ.cli, HGQ.report; assert "hls4ml" not in sys.modules and "hgq_hls4ml" not in sys.modules'
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=_env(), timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
+
+
+# ------------------------------------------------------------------------------------------------- README
+def _readme_section(heading: str) -> str:
+    with open(README, encoding='utf-8') as f:
+        text = f.read()
+    return text.split(f'\n## {heading}\n', 1)[1].split('\n## ', 1)[0]
+
+
+def test_readme_quick_start_is_two_commands_and_the_demo_figure():
+    blocks = re.findall(r'```(\w*)\n(.*?)\n```', _readme_section('Quick start'), re.S)
+    assert [lang for lang, _ in blocks] == ['bash', 'bash']
+    assert all(len(code.strip().splitlines()) == 1 for _, code in blocks)
+    assert blocks[0][1].strip().endswith('.venv/bin/hgq demo') and 'tox' in blocks[1][1]
+    images = re.findall(r'!\[[^\]]*\]\(([^)]+)\)', _readme_section('Quick start'))
+    assert images
+    for image in images:
+        assert_png(os.path.join(ROOT, image))
+
+
+def _budget_script() -> str:
+    return _readme_section('Train for a budget').split('```python\n', 1)[1].split('\n```', 1)[0]
+
+
+def test_readme_train_for_budget_uses_existing_names():
+    import HGQ
+
+    tree = ast.parse(_budget_script())
+    names = [a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == 'HGQ'
+             for a in node.names]
+    assert {'BetaScheduler', 'BetaPID', 'ParetoFront', 'PBar'} <= set(names)
+    assert all(hasattr(HGQ, name) for name in names)
+
+
+@pytest.mark.slow
+def test_readme_train_for_budget_runs(tmp_path):
+    script = tmp_path / 'budget.py'
+    script.write_text(_budget_script())
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=_env(tmp_path),
+                         cwd=tmp_path, timeout=1800)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert 'exact EBOPs' in res.stdout and 'BetaPID: training EBOPs' in res.stdout
+    assert (tmp_path / 'checkpoints' / 'front.json').is_file()

@@ -156,12 +156,12 @@ def write_demo_report(
     pngs = {}
     page.heading('Pareto front: accuracy vs. resources')
     dropped = summary.get('dropped_after_retrace', [])
-    epochs_pts = list(zip(history.get('bops', []), history.get('val_accuracy', [])))
-    pngs['pareto'] = plots.plot_pareto(os.path.join(out_dir, PNG_PARETO), front, chosen, dropped, epochs_pts,
+    pngs['pareto'] = plots.plot_pareto(os.path.join(out_dir, PNG_PARETO), front, chosen, dropped,
                                        title='HGQ on digits: test accuracy vs. EBOPs', dpi=dpi)
-    page.image(pngs['pareto'], f"Each blue point is a model no other model beats on both test accuracy and EBOPs. "
-               f"The star is the chosen one ({esc(summary.get('chosen_rule', ''))}). Grey: every epoch during "
-               'training (validation accuracy vs. the training estimate of EBOPs, an over-estimate).')
+    page.image(pngs['pareto'], f"Each blue point is a model no other model beats on both test accuracy and EBOPs "
+               f"(accuracy of the firmware, i.e. of the proxy model, on the test images). The star is the chosen one "
+               f"({esc(summary.get('chosen_rule', ''))}). Orange crosses: checkpoints kept during training (on "
+               'validation accuracy and the training estimate of EBOPs) that re-tracing showed dominated.')
     rows, classes = [], []
     for i, e in enumerate(front):
         rows.append([i, e['epoch'], f"{e['beta']:.2e}", f"{e['accuracy']:.4f}", f"{e['ebops']:,.0f}",

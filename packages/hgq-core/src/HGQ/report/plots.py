@@ -54,10 +54,11 @@ def _compact(v: float, _pos=None) -> str:
 def _log_axis(axis, lo: float, hi: float) -> None:
     """A log axis labelled with plain numbers (1.5k, 20k) at 1-2-5 steps, or at ~6 round values when the data
     span less than a decade (where a log axis has no major tick of its own)."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 
     if lo > 0 and hi > lo and hi / lo < 10:
-        ticks = sorted({float(f'{t:.2g}') for t in np.geomspace(lo, hi, 6)})
+        pad = (hi / lo) ** 0.08
+        ticks = [t for t in MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(lo / pad, hi * pad) if t > 0]
         axis.set_major_locator(FixedLocator(ticks))
         axis.set_minor_locator(NullLocator())
     else:
@@ -108,21 +109,28 @@ def plot_pareto(
         c = front[chosen]
         ax.scatter([c['ebops']], [c['accuracy']], s=260, marker='*', color=_GREEN, edgecolors='black', lw=0.8,
                    zorder=5, label='chosen')
-        ax.annotate(f"epoch {c['epoch']}\nacc {c['accuracy']:.3f}, {_fmt_ebops(c['ebops'])} EBOPs",
-                    (c['ebops'], c['accuracy']), xytext=(12, -30), textcoords='offset points', fontsize=9,
-                    arrowprops={'arrowstyle': '-', 'color': 'black', 'lw': 0.6})
     ax.set_xscale('log')
     xs_all = list(xs) + [p['ebops'] for p in dropped]
     if xs_all:
         _log_axis(ax.xaxis, min(xs_all), max(xs_all))
+    if chosen is not None and 0 <= chosen < len(front):
+        c = front[chosen]
+        lo, hi = ax.get_xlim()
+        right = hi > lo > 0 and math.log(c['ebops'] / lo) / math.log(hi / lo) > 0.55
+        ax.annotate(f"chosen: epoch {c['epoch']}\nacc. {c['accuracy']:.3f}, {_fmt_ebops(c['ebops'])} EBOPs",
+                    (c['ebops'], c['accuracy']), xytext=(-16, -40) if right else (16, -40), textcoords='offset points',
+                    ha='right' if right else 'left', fontsize=9,
+                    bbox={'boxstyle': 'round,pad=0.25', 'fc': 'white', 'ec': '#bbbbbb', 'alpha': 0.9},
+                    arrowprops={'arrowstyle': '-', 'color': 'black', 'lw': 0.6})
     ax.set_xlabel('EBOPs (log scale; exact after trace_minmax, ≈ LUT + 55·DSP)')
     ax.set_ylabel('accuracy')
     ax.set_title(title)
     ax.grid(True, which='both', alpha=0.25)
     ys_all = list(ys) + [p['accuracy'] for p in dropped]
     if ys_all:
-        lo = min(ys_all)
-        ax.set_ylim(max(0.0, lo - 0.08 * max(0.05, 1 - lo)), min(1.005, max(ys_all) + 0.03))
+        lo, hi = min(ys_all), max(ys_all)
+        span = max(hi - lo, 0.02)
+        ax.set_ylim(max(0.0, lo - 0.25 * span), min(1.0, hi + 0.12 * span))
     ax.legend(loc='lower right', fontsize=8, framealpha=0.9)
     fig.tight_layout()
     return _save(fig, path, dpi)
@@ -206,6 +214,9 @@ def _hist(ax, bits: np.ndarray, color: str, what: str) -> None:
     zero = float(np.mean(bits == 0)) if bits.size else 0.0
     ax.set_title(f'{what}: mean {bits.mean():.2f}, max {top}, {100 * zero:.0f} % at 0 bits', fontsize=9)
     ax.set_xticks(xs if top <= 16 else np.arange(0, top + 1, 2))
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
     ax.tick_params(labelsize=8)
     ax.grid(True, axis='y', alpha=0.25)
 
