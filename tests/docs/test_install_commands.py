@@ -43,10 +43,17 @@ def pip_install_commands(text: str) -> list[list[str]]:
         if language not in SHELL_LANGUAGES:
             continue
         for line in token.content.replace('\\\n', ' ').splitlines():
+            if 'pip' not in line:  # an unlabelled block may hold any text (a file tree, an apostrophe...)
+                continue
             lexer = shlex.shlex(line, posix=True, punctuation_chars=';&|')
             lexer.whitespace_split = True
             lexer.commenters = '#'
-            words, command = list(lexer), []
+            try:
+                words, command = list(lexer), []
+            except ValueError as exc:  # unbalanced quotes: a broken command, unless the block is not shell
+                if language:
+                    raise ValueError(f'cannot read the shell line {line!r}: {exc}') from exc
+                continue
             for word in [*words, ';']:
                 if word in SEPARATORS:
                     start = _is_pip(command)
@@ -70,7 +77,7 @@ def test_the_pages_have_install_commands():
 def test_extraction():
     text = ('```bash\npython3 -m venv .venv && .venv/bin/pip install \'./a[x]\' b  # note\n'
             'pip install -q c && python -m pip install "d==1.*"\n# pip install e\n```\n'
-            '```python\n# pip install f\n```\n    pip install g\n')
+            '```python\n# pip install f\n```\n    pip install g\n\n```\nit\'s a tree\n```\n')
     assert pip_install_commands(text) == [['./a[x]', 'b'], ['-q', 'c'], ['d==1.*'], ['g']]
 
 
