@@ -48,3 +48,40 @@ class ProxyUnaryLUTHandler(KerasV3LayerHandler):
             'kif_in': tuple(int(v) for v in layer.kif_in),
             'kif_out': tuple(int(v) for v in layer.kif_out),
         }
+
+
+# The HGQ training layers (``HGQ.layers``), by full class path: an HGQ model handed to hls4ml directly stops
+# at its first HGQ layer with what to do instead. Listed here, not imported, so that HGQ is not imported
+# for plain hls4ml models.
+HGQ_LAYER_PATHS = tuple(
+    f'HGQ.layers.{module}.{name}'
+    for module, names in {
+        'base': ('ABSBaseLayer', 'HLayerBase'),
+        'misc': ('HQuantize', 'HActivation', 'HAdd'),
+        'dense': ('HDense',),
+        'conv': ('HConv', 'HConv1D', 'HConv2D', 'HConvBatchNorm', 'HConv1DBatchNorm', 'HConv2DBatchNorm'),
+        'batchnorm_base': ('HBatchNormBase', 'HDenseBatchNorm'),
+        'passive_layers': ('PLayerBase', 'Signature', 'PFlatten', 'PReshape', 'PPermute', 'PConcatenate',
+                           'PDropout', 'PPool', 'PMaxPooling1D', 'PMaxPooling2D', 'PAveragePooling1D',
+                           'PAveragePooling2D'),
+    }.items()
+    for name in names
+)
+
+
+class HGQModelGivenToHls4mlError(ValueError):
+    """An HGQ (training) model was handed to hls4ml instead of its proxy model."""
+
+
+class HGQLayerHandler(KerasV3LayerHandler):
+    """Stops the conversion of an HGQ model (not a proxy) before anything is written, saying what to do."""
+
+    handles = HGQ_LAYER_PATHS
+
+    def handle(self, layer, in_tensors, out_tensors):
+        raise HGQModelGivenToHls4mlError(
+            f'hgq-hls4ml-plugin: layer {layer.name!r} ({type(layer).__name__}) is an HGQ training layer: hls4ml '
+            'converts the proxy model of an HGQ model, not the HGQ model itself. Run '
+            'HGQ.trace_minmax(model, calibration_data) (with representative data), then convert '
+            'proxy = HGQ.to_proxy_model(model) instead: hls4ml.converters.convert_from_keras_model(proxy, ...).'
+        )

@@ -119,6 +119,12 @@ class QArray:
         f = self.f + fc if c != 0 else np.full(self.shape, -np.inf)
         return QArray(lo, hi, _zero_f(lo, hi, f))
 
+    def scale_each(self, c) -> QArray:
+        """Multiplication by positive constants, one per element (broadcast to the shape)."""
+        c = np.broadcast_to(np.asarray(c, dtype=np.float64), self.shape)
+        lo, hi = self.lo * c, self.hi * c
+        return QArray(lo, hi, _zero_f(lo, hi, self.f + minimal_frac_bits(c)))
+
     def relu(self) -> QArray:
         lo, hi = np.maximum(self.lo, 0.0), np.maximum(self.hi, 0.0)
         return QArray(lo, hi, _zero_f(lo, hi, self.f.copy()))

@@ -42,10 +42,10 @@ from hls4ml.model.layers import (
 from hls4ml.model.optimizer import ModelOptimizerPass
 from hls4ml.model.types import FixedPrecisionType, NamedType
 
-from .codegen import reads_beyond_msb
+from .codegen import AC_BACKENDS, reads_beyond_msb
 from .intervals import QArray
 from .layers import HGQFixedPointQuantizer, HGQUnaryLUT
-from .produce import produce
+from .produce import average_pool_sums, produce
 
 FLOAT32_GUARD_BITS = 24
 """Extra fractional bits given to a model input feeding a quantizer whose rounding needs the exact value
@@ -343,6 +343,16 @@ def _check_supported(model, view: ModelView) -> None:
                 f'{node.get_attr("depth_multiplier")}; hls4ml only implements 1 (its C simulation aborts otherwise). '
                 'Use depth_multiplier=1 followed by a 1x1 convolution.'
             )
+    backend = str(model.config.config.get('Backend', ''))
+    if backend.lower() in AC_BACKENDS:
+        for node in view.nodes:
+            if isinstance(node, _MONOTONE) and node.get_attr('pool_op') == 'Average':
+                raise ValueError(
+                    f"hgq-hls4ml-plugin: average pooling layer {node.name!r} cannot be exact on the {backend} backend: "
+                    "hls4ml's ac_fixed average pooling rounds the mean to the type of the pooling's input (and "
+                    "rescales the edge windows of padding='same' afterwards in that type), so its result differs "
+                    'from the proxy. Use the Vivado or Vitis backend, or max pooling.'
+                )
     if model.config.get_config_value('IOType') == 'io_stream':
         for node in view.nodes:
             if isinstance(node, (Pooling1D, Pooling2D)) and _pads(node) > 0:
@@ -362,6 +372,12 @@ def _accum_kif(node, p: QArray, produced: dict[str, QArray]) -> tuple[int, int, 
     k, i, f = _kif(node, x)
     if node.get_attr('pool_op') == 'Max':
         return k, i, f
+    if isinstance(node, (Pooling1D, Pooling2D)):
+        # every window's sum, and the fractional bits of every window's mean (windows of 'same' padding
+        # average fewer values at the edges)
+        sums, _ = average_pool_sums(node, x)
+        ks, is_, fs = _kif(node, sums)
+        return max(ks, _kif(node, p)[0]), is_, max(fs, _kif(node, p)[2])
     ko, io, fo = _kif(node, p)
     extra = max(fo - f, 0)  # log2 of the window size
     return max(k, ko), i + extra, max(fo, f + extra)

@@ -170,43 +170,57 @@ def _conv(node, inputs):
     return out.reshape(_output_shape(node))
 
 
-def _pool_window_count(node, rank: int) -> np.ndarray:
-    """Number of non-padding elements in each pooling window, per output position."""
-    ones = QArray(np.ones(node.get_input_variable().shape[:-1] + [1]), np.ones(node.get_input_variable().shape[:-1] + [1]), np.zeros(node.get_input_variable().shape[:-1] + [1]))
-    p = _pad_and_patches(node, ones, rank)
-    return p.hi.sum(axis=1)
-
-
 @rule(Pooling1D, Pooling2D)
 def _pool(node, inputs):
-    rank = 1 if isinstance(node, Pooling1D) else 2
     x = inputs[0]
-    ch = x.shape[-1]
-    patches = _pad_and_patches(node, x, rank)  # (P, W*ch) with padded entries as exact zeros
-    n = patches.shape[1] // ch
-    lo = patches.lo.reshape(-1, n, ch)
-    hi = patches.hi.reshape(-1, n, ch)
-    f = patches.f.reshape(-1, n, ch)
-    valid = _pad_and_patches(
-        node, QArray(np.ones(x.shape), np.ones(x.shape), np.zeros(x.shape)), rank
-    ).hi.reshape(-1, n, ch) > 0
-    op = node.get_attr('pool_op')
-    if op == 'Max':
+    if node.get_attr('pool_op') == 'Max':
+        rank = 1 if isinstance(node, Pooling1D) else 2
+        ch = x.shape[-1]
+        patches = _pad_and_patches(node, x, rank)  # (P, W*ch) with padded entries as exact zeros
+        n = patches.shape[1] // ch
+        lo, hi, f = (a.reshape(-1, n, ch) for a in (patches.lo, patches.hi, patches.f))
+        valid = _valid_positions(node, x, rank).reshape(-1, n, ch)
         out = QArray(
             np.where(valid, lo, -np.inf).max(axis=1), np.where(valid, hi, -np.inf).max(axis=1), np.where(valid, f, -np.inf).max(axis=1)
         )
     else:
-        counts = n if node.get_attr('count_pad', False) else valid[:, :, 0].sum(axis=1)
-        counts = np.unique(np.atleast_1d(counts))
-        if counts.size != 1:
+        sums, counts = average_pool_sums(node, x)
+        every = sorted({int(c) for c in counts})
+        bad = [c for c in every if c & (c - 1)]
+        if bad:
+            same = len(every) > 1
             raise UnsupportedLayerError(
-                f'Average pooling {node.name!r} has windows with different element counts {counts.tolist()} '
-                "(padding='same'); the division cannot be exact. Use padding='valid'."
+                f'Average pooling {node.name!r} divides by {bad[0]}, which is not a power of two'
+                + (f" (padding='same': its windows average {every} values)" if same else '')
+                + ': the firmware division cannot match the Keras proxy bit for bit. Use a pool size whose product '
+                'is a power of two'
+                + (", and an input size for which every 'same' window holds a power-of-two number of values (or "
+                   "padding='valid')." if same else '.')
             )
-        count = int(counts[0])
-        out = QArray(lo.sum(axis=1), hi.sum(axis=1), f.max(axis=1)).scale(1.0 / count)
-        _check_pow2(node, count)
+        out = sums.scale_each(1.0 / counts[:, None])
     return QArray(out.lo, out.hi, np.where((out.lo == 0) & (out.hi == 0), -np.inf, out.f)).reshape(_output_shape(node))
+
+
+def _valid_positions(node, x: QArray, rank: int) -> np.ndarray:
+    """Per window position: True where it reads the input, False where it reads padding (im2col layout)."""
+    ones = np.ones(x.shape)
+    return _pad_and_patches(node, QArray(ones, ones, np.zeros(x.shape)), rank).hi > 0
+
+
+def average_pool_sums(node, x: QArray) -> tuple[QArray, np.ndarray]:
+    """Sum of each window of an average pooling node, shape (positions, channels), and the number of values
+    each is divided by: the values inside the input (hls4ml's io_parallel pooling and Keras both leave the
+    padding out), or the whole window with ``count_pad``."""
+    rank = 1 if isinstance(node, Pooling1D) else 2
+    ch = x.shape[-1]
+    patches = _pad_and_patches(node, x, rank)
+    n = patches.shape[1] // ch
+    lo, hi, f = (a.reshape(-1, n, ch) for a in (patches.lo, patches.hi, patches.f))
+    if node.get_attr('count_pad', False):
+        counts = np.full(lo.shape[0], n)
+    else:
+        counts = _valid_positions(node, x, rank).reshape(-1, n, ch)[:, :, 0].sum(axis=1)
+    return QArray(lo.sum(axis=1), hi.sum(axis=1), f.max(axis=1)), counts
 
 
 def _check_pow2(node, count: int):
