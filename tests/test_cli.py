@@ -215,6 +215,24 @@ def test_bad_model_without_hgq_layers(plain_keras_model, inputs, tmp_path):
                      'no HGQ layers', 'no QKeras layers')
 
 
+def test_bad_qkeras_model_without_qkeras(inputs, tmp_path):
+    """A QKeras model where QKeras (or the bridge) is not installed: what to install (the config alone tells)."""
+    import zipfile
+
+    path = tmp_path / 'qmodel.keras'
+    config = {'class_name': 'Sequential', 'config': {'layers': [
+        {'class_name': 'InputLayer', 'config': {'batch_shape': [None, 8]}},
+        {'module': 'qkeras.qlayers', 'class_name': 'QDense', 'config': {'units': 3}}]}}
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('config.json', json.dumps(config))
+    import importlib.util
+
+    if importlib.util.find_spec('qkeras') is not None:
+        pytest.skip('QKeras is installed here')
+    res = hgq('report', str(path), '--calib', str(inputs / 'good.npy'), tmp_path=tmp_path)
+    assert_bad_input(res, 'QKeras model (QDense)', 'hgq-qkeras-bridge')
+
+
 @pytest.mark.parametrize('missing, needles', [
     ('hls4ml', ('needs hls4ml, which is not installed', "pip install 'hls4ml")),
     ('hgq_hls4ml', ('needs hgq_hls4ml, which is not installed', 'pip install hgq-hls4ml-plugin')),

@@ -177,10 +177,11 @@ def _load_qkeras(path: str, classes: list[str]):
 
 
 def load_model(path: str):
-    """Loads a ``.keras``/``.h5`` model written by HGQ (this one or HGQ1) or by QKeras.
+    """Loads a ``.keras``/``.h5`` model written by HGQ (this one or HGQ1), a proxy model, or a QKeras model.
 
     Returns:
-        ``(model, kind)`` with kind ``'hgq'`` or ``'qkeras'``.
+        ``(model, kind)`` with kind ``'hgq'``, ``'qkeras'`` or ``'proxy'`` (a proxy model: FixedPointQuantizer
+        layers, as `to_proxy_model` of HGQ or HGQ1 writes them).
     """
     check_file(path, 'model file', ('.keras', '.h5', '.hdf5'))
     qk = qkeras_layers_in_file(path)
@@ -199,11 +200,16 @@ def load_model(path: str):
         raise CLIError(f'cannot load the model {path}: {one_line(e)}') from None
     if not isinstance(model, keras.Model):
         raise CLIError(f'{path} does not hold a Keras model')
-    if not any(isinstance(layer, ABSBaseLayer) for layer in iter_layers(model)):
-        raise CLIError(
-            f'the model in {path} has no HGQ layers (HQuantize, HDense, HConv2D, ...) and no QKeras layers: hgq '
-            'works on models trained with HGQ (or QKeras models, with hgq-qkeras-bridge)')
-    return model, 'hgq'
+    layers = list(iter_layers(model))
+    if any(isinstance(layer, ABSBaseLayer) for layer in layers):
+        return model, 'hgq'
+    from ..proxy import FixedPointQuantizer
+
+    if any(isinstance(layer, FixedPointQuantizer) for layer in layers):
+        return model, 'proxy'  # a proxy model already (e.g. saved by HGQ1's to_proxy_model)
+    raise CLIError(
+        f'the model in {path} has no HGQ layers (HQuantize, HDense, HConv2D, ...) and no QKeras layers: hgq '
+        'works on models trained with HGQ (or QKeras models, with hgq-qkeras-bridge, or proxy models)')
 
 
 # ------------------------------------------------------------------------------------------------ arrays

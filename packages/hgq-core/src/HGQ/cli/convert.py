@@ -55,6 +55,8 @@ def _trace_and_proxy(model, kind: str, calib, args, log) -> tuple[Any, float | N
             except ValueError as e:
                 raise CLIError(f'trace_minmax failed on the calibration data: {one_line(e)}') from None
             layers = layer_bits(model)
+        if kind == 'proxy':
+            return model, None, []
         try:
             proxy = HGQ.to_proxy_model(model, aggressive=not args.saturate,
                                        unary_lut_max_table_size=args.unary_lut_max_table_size)
@@ -116,6 +118,9 @@ def run(args, command: str, with_hls: bool) -> int:
         }
         if kind == 'qkeras':
             summary['note'] = 'QKeras model: no trace_minmax (QKeras quantizers fix the ranges) and no HGQ EBOPs.'
+        elif kind == 'proxy':
+            summary['note'] = ('Proxy model: converted as it is (its quantizers fix the ranges; --calib, --cover-factor '
+                               'and --saturate do not change it) and no EBOPs (they need the HGQ model).')
         if with_hls:
             x = test if test is not None else calib
             prj = os.path.join(out_dir, HLS_PROJECT)
@@ -153,7 +158,7 @@ def run(args, command: str, with_hls: bool) -> int:
 
 def _print_result(s: dict[str, Any], out_dir: str, with_hls: bool) -> None:
     name = os.path.basename(s['model'])
-    eb = 'n/a (QKeras)' if s['ebops'] is None else f"{s['ebops']:,.0f}"
+    eb = f"n/a ({s['kind']} model)" if s['ebops'] is None else f"{s['ebops']:,.0f}"
     print(f'model            {name} ({s["kind"]})')
     print(f'exact EBOPs      {eb}')
     if s.get('hgq_vs_proxy_total'):

@@ -37,10 +37,10 @@ _OWNED = (CHECKPOINTS, DATA, HLS_PROJECT, SUMMARY, 'report.html', 'pareto.png', 
           'bitwidths.png', 'hgq.log')
 ARCHITECTURE = 'HQuantize → HDense(32, relu) → HDense(16, relu) → HDense(10)'
 
-DEFAULT_EPOCHS = 80
+DEFAULT_EPOCHS = 60
 DEFAULT_BETA_START = 3e-6
 DEFAULT_BETA_END = 5e-4
-DEFAULT_MAX_CONVERT = 10
+DEFAULT_MAX_CONVERT = 6
 CHOSEN_RULE = 'the smallest-EBOPs model within {tol:g} test accuracy of the best one'
 
 

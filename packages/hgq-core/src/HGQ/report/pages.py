@@ -112,7 +112,8 @@ def write_model_report(out_dir: str, summary: Mapping[str, Any], layers: Sequenc
         pngs.update(_model_sections(page, out_dir, layers, summary.get('layers', []), dpi, ''))
     else:
         page.heading('Per-layer resources')
-        page.paragraph('This model has no HGQ layers (e.g. a QKeras model): HGQ computes no EBOPs for it.', 'note')
+        page.paragraph('This model has no HGQ layers (a QKeras or a proxy model): HGQ computes no EBOPs for it.',
+                       'note')
     _versions(page, summary.get('versions', {}))
     pngs['html'] = page.write(os.path.join(out_dir, REPORT_HTML))
     return pngs

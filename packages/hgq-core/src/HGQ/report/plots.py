@@ -58,7 +58,7 @@ def _log_axis(axis, lo: float, hi: float) -> None:
 
     if lo > 0 and hi > lo and hi / lo < 10:
         pad = (hi / lo) ** 0.08
-        ticks = [t for t in MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(lo / pad, hi * pad) if t > 0]
+        ticks = [t for t in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo / pad, hi * pad) if t > 0]
         axis.set_major_locator(FixedLocator(ticks))
         axis.set_minor_locator(NullLocator())
     else:
