@@ -10,6 +10,7 @@ import HGQ
 import keras
 import numpy as np
 import pytest
+from backend_utils import to_numpy
 from conftest import FIXTURES
 from HGQ.bops.bops import iter_hgq_layers
 from HGQ.layers import HBatchNormBase, HLayerBase
@@ -52,7 +53,7 @@ def _h5_weights(name: str) -> dict[str, dict[str, np.ndarray]]:
 def test_predictions_equal_hgq1_exactly(name):
     model, io, x = _load(name)
     np.testing.assert_array_equal(model.predict(x, batch_size=64, verbose=0), io['y'])
-    np.testing.assert_array_equal(np.asarray(model(x, training=False)), io['y'])
+    np.testing.assert_array_equal(to_numpy(model(x, training=False)), io['y'])
 
 
 @pytest.mark.parametrize('name', NAMES)
@@ -123,7 +124,7 @@ def test_loaded_hgq1_model_round_trips(name, fmt, tmp_path):
     path = str(tmp_path / f'm.{fmt}')
     model.save(path)
     again = keras.models.load_model(path, compile=False)
-    np.testing.assert_array_equal(np.asarray(again(x, training=False)), io['y'])
+    np.testing.assert_array_equal(to_numpy(again(x, training=False)), io['y'])
     for a, b in zip(model.layers, again.layers):
         for wa, wb in zip(a.weights, b.weights):
             np.testing.assert_array_equal(wa.numpy(), wb.numpy())
