@@ -16,6 +16,27 @@ a saved model (HGQ, HGQ1 or QKeras), ``report`` writes the report without hls4ml
 Exit status: 0 success (every converted model bit-exact); 1 a C simulation differs from the proxy model, or an
 unexpected error; 2 bad input (a missing file, a wrong array, a missing package), reported on one line.
 hls4ml is imported only by the commands that convert (``import HGQ`` never imports it).
+
+``summary.json`` (strict JSON; ``schema_version`` 1; keys below are stable, more may be added):
+
+- every command: ``tool`` (``"hgq demo"`` ...), ``schema_version``, ``command``, ``versions`` (package -> version),
+  ``layers`` (per H-layer: ``name``, ``type``, ``ebops``, ``kernel_bits_mean``, ``kernel_bits_max``,
+  ``kernel_pruned_fraction`` (weights at 0 bits), ``n_weights``, ``act_bits_mean``, ``act_bits_max``,
+  ``n_outputs``; the kernel entries are null for layers without a kernel). Kernel bits do not count the sign;
+  activation bits do (except after ReLU). For ``demo`` the layers are the chosen model's.
+- ``demo``: ``pareto``, the re-traced front sorted by increasing EBOPs, each ``{"epoch", "beta", "accuracy"
+  (test accuracy of the proxy model = the firmware), "ebops" (exact, trace_minmax on the training data),
+  "csim_equal", "csim_total" (null when not converted), "checkpoint" (path relative to the output directory),
+  "val_accuracy", "training_ebops", "hgq_accuracy", "converted"}``; ``chosen``: the index into ``pareto`` of the
+  chosen model (whose hls4ml project is ``hls_project``); ``chosen_rule``; ``bit_exact`` (all converted ones);
+  ``n_converted``, ``n_bit_exact``, ``compare_samples``; ``dropped_after_retrace`` (entries like ``pareto``'s);
+  ``settings``, ``dataset`` (the saved arrays: ``data/calib.npy``, ``data/test.npy``, ``data/test_labels.npy``),
+  ``history`` (per-epoch logs), ``seconds``.
+- ``convert`` and ``report``: ``model``, ``kind`` (``hgq``, ``qkeras`` or ``proxy``), ``ebops`` (null for
+  QKeras and proxy models), ``calib_samples``, ``cover_factor``, ``saturate``, ``hgq_vs_proxy_equal`` /
+  ``hgq_vs_proxy_total`` (on the calibration data); ``convert`` also ``csim_equal``, ``csim_total``,
+  ``bit_exact``, ``max_abs_diff``, ``compare_data`` (``test`` or ``calib``), ``compare_samples``, ``backend``,
+  ``io_type``, ``hls_project``.
 """
 
 from __future__ import annotations
