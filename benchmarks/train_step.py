@@ -1,11 +1,13 @@
 """Training-step time of an HGQ model relative to the same plain-Keras float model.
 
-Both models are a 16-64-32-32-5 MLP (ReLU), batch 1024, Adam, MSE, TensorFlow backend, default compile
-settings. The two models are timed side by side in one process, alternating, and the median epoch time
-over repeats is divided by the number of steps. Prints the ratio and appends it to a results table.
+Both models are a 16-64-32-32-5 MLP (ReLU), batch 1024, Adam, MSE, default compile settings of the Keras
+backend (``--backend``, default TensorFlow; the script re-runs itself with KERAS_BACKEND set when Keras was
+already imported with another one). The two models are timed side by side in one process, alternating, and the
+median epoch time over repeats is divided by the number of steps. Prints the ratio and appends it to a results
+table.
 
     python benchmarks/train_step.py                 # CPU
-    python benchmarks/train_step.py --repeats 15 --steps 50 --table benchmarks/results/train_step.md
+    python benchmarks/train_step.py --backend jax --repeats 15 --steps 50 --table benchmarks/results/train_step.md
 """
 
 from __future__ import annotations
@@ -14,12 +16,28 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+BACKENDS = ('tensorflow', 'jax', 'torch')
+
+
+def _backend_arg(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == '--backend' and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith('--backend='):
+            return a.split('=', 1)[1]
+    return None
+
+
+# Keras reads KERAS_BACKEND once, at import: set it from the command line before importing it
+if __name__ == '__main__' and _backend_arg(sys.argv[1:]) in BACKENDS:
+    os.environ['KERAS_BACKEND'] = _backend_arg(sys.argv[1:])
 os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
 
 import keras  # noqa: E402
@@ -71,7 +89,14 @@ def main(argv=None) -> int:
     parser.add_argument('--steps', type=int, default=40, help='steps per epoch')
     parser.add_argument('--repeats', type=int, default=9, help='timed rounds (each: one epoch per model)')
     parser.add_argument('--table', default=None, help='markdown table to append the result to')
+    parser.add_argument('--backend', choices=BACKENDS, default=None, help='Keras backend (default: KERAS_BACKEND)')
+    parser.add_argument('--note', default='', help='text for the notes column of the table')
     args = parser.parse_args(argv)
+    if args.backend is not None and args.backend != keras.backend.backend():
+        # Keras is imported with another backend: run again in a process that starts with this one
+        argv = sys.argv[1:] if argv is None else list(argv)
+        env = dict(os.environ, KERAS_BACKEND=args.backend)
+        return subprocess.run([sys.executable, os.path.abspath(__file__), *argv], env=env).returncode
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -88,7 +113,7 @@ def main(argv=None) -> int:
             times[name].extend(time_steps(m, x, y, args.steps, 1))
     med = {name: statistics.median(t) for name, t in times.items()}
     ratio = med['hgq'] / med['float']
-    device = 'GPU' if any(d.device_type == 'GPU' for d in _tf_devices()) else 'CPU'
+    device = _device()
     print(f'device: {device} ({platform.processor() or platform.machine()}), keras {keras.__version__}, backend {keras.backend.backend()}')
     for name in models:
         ts = sorted(times[name])
@@ -99,25 +124,37 @@ def main(argv=None) -> int:
     return 0
 
 
-def _tf_devices():
-    import tensorflow as tf
+def _device() -> str:
+    """'GPU' when the backend computes on one, else 'CPU'."""
+    backend = keras.backend.backend()
+    if backend == 'tensorflow':
+        import tensorflow as tf
 
-    return tf.config.list_physical_devices()
+        return 'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'
+    if backend == 'jax':
+        import jax
+
+        return 'GPU' if jax.default_backend() == 'gpu' else 'CPU'
+    import torch
+
+    return 'GPU' if torch.cuda.is_available() else 'CPU'
+
+
+HEADER = (
+    '| date (UTC) | device | backend | keras | float ms/step | HGQ ms/step | ratio | steps x repeats | notes |\n'
+    '|---|---|---|---|---|---|---|---|---|\n'
+)
 
 
 def _append(path: Path, device: str, med: dict, ratio: float, args) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        path.write_text(
-            '# Training step: HGQ vs plain Keras (16-64-32-32-5 MLP, batch 1024, TensorFlow)\n\n'
-            '| date (UTC) | device | keras | float ms/step | HGQ ms/step | ratio | steps x repeats |\n'
-            '|---|---|---|---|---|---|---|\n'
-        )
+        path.write_text('# Training step: HGQ vs plain Keras (16-64-32-32-5 MLP, batch 1024)\n\n' + HEADER)
     date = datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')
     with path.open('a') as f:
         f.write(
-            f'| {date} | {device} | {keras.__version__} | {med["float"] * 1e3:.3f} | {med["hgq"] * 1e3:.3f} | '
-            f'{ratio:.2f}x | {args.steps} x {args.repeats} |\n'
+            f'| {date} | {device} | {keras.backend.backend()} | {keras.__version__} | {med["float"] * 1e3:.3f} | '
+            f'{med["hgq"] * 1e3:.3f} | {ratio:.2f}x | {args.steps} x {args.repeats} | {args.note} |\n'
         )
 
 
