@@ -3,8 +3,8 @@ io type and one overflow mode, the same on every machine.
 
 What a seed draws:
 
-- a topology: MLP; Conv1D or Conv2D stack (padding, strides, max/average pooling 'valid' and, on io_parallel,
-  'same'); two Dense branches joined by HAdd, PConcatenate or HAdd then PConcatenate; two 'same' Conv1D
+- a topology: MLP; Conv1D or Conv2D stack (padding, strides, max/average pooling 'valid' and, mostly on
+  io_parallel, 'same': rarely on io_stream, where the plugin must refuse it); two Dense branches joined by HAdd, PConcatenate or HAdd then PConcatenate; two 'same' Conv1D
   branches concatenated; a Signature input; two inputs (Signature + HQuantize); a quantizer chain;
 - layers: HDense/HConv1D/HConv2D or their BatchNorm-fused twins, with or without bias and a ReLU;
   HActivation('relu'); table activations (HActivation 'tanh', 'sigmoid' or a custom unary function, converted
@@ -211,7 +211,8 @@ class _Builder:
         if signature is not None:
             self.features.add('signature')
             layer = Signature(*signature, name=self._name('sig'))
-            return x, self._emit(layer, f'keep_negative={signature[0]}, bits={signature[1]}, int_bits={signature[2]}', x)
+            k, b, i = signature
+            return x, self._emit(layer, f'keep_negative={k}, bits={b}, int_bits={i}', x)
         return x, self.quantize(x)
 
     def quantize(self, x):

@@ -10,7 +10,8 @@ Quartus, cycling with the seed), one io type (cycling) and WRAP or SAT overflow.
   plus values uniform in -256..256), converted with the useless default precision `fixed<1,0>`.
 
 A model that the proxy conversion or the plugin refuses with a ValueError/NotImplementedError before writing
-any firmware (e.g. padded pooling on io_stream) passes as "refused".
+any firmware (padded pooling on io_stream, average pooling on Catapult/Quartus, a table larger than the limit)
+passes as "refused". Seeds measured failing are in `KNOWN_FAILURES` (strict xfail, with the cause).
 
 Running more:
 
@@ -23,7 +24,7 @@ Reproducing a seed (a failure prints its seed and the model's description):
 
     /work/venv/bin/python -m tests.random_models describe 123     # the model
     /work/venv/bin/python -m tests.random_models run 123          # the check, one line
-    /work/venv/bin/pytest "tests/test_fuzz.py::test_fuzz[123]" -m "slow or not slow"
+    /work/venv/bin/pytest "tests/test_fuzz.py::test_fuzz[123]"
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ from .random_models import generate, run_case
 CI_SEEDS = 16
 SLOW_SEEDS = 240
 
+_CATAPULT_CONCAT = ("Catapult io_stream: hls4ml 1.3's nnet::concatenate1d for ac_channel "
+                    "(templates/catapult/nnet_utils/nnet_merge_stream.h) writes one word per input word and "
+                    "copies res_T::size elements from each (Vivado's version packs both inputs into one word)")
+KNOWN_FAILURES = {
+    46: _CATAPULT_CONCAT, 150: _CATAPULT_CONCAT, 166: _CATAPULT_CONCAT, 182: _CATAPULT_CONCAT,
+    214: _CATAPULT_CONCAT, 246: _CATAPULT_CONCAT,
+    216: ('H-model != proxy on 13 of 6000 in-range outputs: the compiled H-model (model.predict) differs from the '
+          "eager one; HGQ's inference quantizer returns x + stop_gradient(xq - x) and Grappler's arithmetic optimizer "
+          'merges that add with the following HAdd (another summation order in float32)'),
+}
+"""Seeds measured failing (strict: a fix turns them into XPASS failures, so remove them here then)."""
+
 
 def _range(spec: str) -> list[int]:
     out = []
@@ -49,16 +62,23 @@ def _range(spec: str) -> list[int]:
     return out
 
 
+def _param(seed: int, slow: bool):
+    marks = [pytest.mark.slow] if slow else []
+    if seed in KNOWN_FAILURES:
+        marks.append(pytest.mark.xfail(reason=KNOWN_FAILURES[seed], strict=True))
+    return pytest.param(seed, marks=marks, id=str(seed))
+
+
 def _params():
     extra = os.environ.get('HGQ_FUZZ_SEEDS')
     if extra:
         for seed in _range(extra):
-            yield pytest.param(seed, marks=[pytest.mark.slow], id=str(seed))
+            yield _param(seed, slow=True)
         return
     for seed in range(CI_SEEDS):
-        yield pytest.param(seed, id=str(seed))
+        yield _param(seed, slow=False)
     for seed in range(CI_SEEDS, CI_SEEDS + SLOW_SEEDS):
-        yield pytest.param(seed, marks=[pytest.mark.slow], id=str(seed))
+        yield _param(seed, slow=True)
 
 
 @pytest.mark.parametrize('seed', list(_params()))
