@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -549,13 +550,15 @@ def _predict(model, xs):
 
 
 def run_case(seed: int, output_dir: str | None = None) -> Outcome:
-    """Builds, traces, converts, compiles and compares the model of ``seed``."""
+    """Builds, traces, converts, compiles and compares the model of ``seed``. Without ``output_dir`` the hls4ml
+    project goes to a temporary folder, removed unless the model fails (the message names it then)."""
     from hgq_hls4ml.testing import convert
 
     from HGQ import to_proxy_model, trace_minmax
     from HGQ.proxy import UnaryLUT
 
     t0 = time.time()
+    tmp = None
     fm = generate(seed)
     out = Outcome(seed, fm.backend, fm.io_type, fm.aggressive, fm.topology, 'error', features=sorted(fm.features))
     try:
@@ -575,7 +578,8 @@ def run_case(seed: int, output_dir: str | None = None) -> Outcome:
         h_model = np.asarray(_predict(fm.model, x_cal))
         h_proxy = np.asarray(_predict(proxy, x_cal))
         out.model_compared, out.model_equal = int(h_model.size), int(np.sum(h_model == h_proxy))
-        output_dir = output_dir or tempfile.mkdtemp(prefix=f'hgq_fuzz_{seed}_')
+        if output_dir is None:
+            output_dir = tmp = tempfile.mkdtemp(prefix=f'hgq_fuzz_{seed}_')
         try:
             hls_model = convert(proxy, fm.io_type, fm.backend, output_dir)
         except REFUSAL_TYPES as e:
@@ -598,6 +602,11 @@ def run_case(seed: int, output_dir: str | None = None) -> Outcome:
             traceback.print_exc()
     finally:
         out.seconds = time.time() - t0
+        if tmp is not None:
+            if out.status in ('exact', 'refused'):
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                out.message = (out.message + ' ' if out.message else '') + f'(hls4ml project kept in {tmp})'
     return out
 
 
