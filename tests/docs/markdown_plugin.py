@@ -5,7 +5,9 @@ CommonMark parser), makes every ```python / ```py block one test, and reads opti
 
 - ```python notest       the block is not run (say why in the text around it);
 - ```python continuation the block continues the previous one of the same page (same names);
-- ```python fixture:NAME the block gets the pytest fixture NAME (defined here).
+- ```python fixture:NAME the block gets the pytest fixture NAME (defined here);
+- ```python runner:fresh_python  the block runs as a script in a new Python interpreter (defined here), for
+  blocks that must come first in a process: setting `KERAS_BACKEND`, `XLA_FLAGS` or TensorFlow's devices.
 
 This plugin (loaded with ``-p tests.docs.markdown_plugin``) adds what the pages need:
 
@@ -24,13 +26,18 @@ a block is what a user types, and a third-party deprecation warning does not mak
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from pytest_markdown_docs._runners import DefaultRunner, register_runner
 
 ROOT = Path(__file__).resolve().parents[2]
 HGQ1_MODEL = ROOT / 'packages' / 'hgq-core' / 'tests' / 'fixtures' / 'hgq1' / 'dense_mlp.h5'
+FRESH_PYTHON_TIMEOUT_S = 900
 QKERAS_FIXTURES = {'needs_qkeras': None, 'needs_qkeras_09': 'qkeras-0.9', 'needs_qkeras_v3': 'qkeras-v3'}
 
 
@@ -97,3 +104,28 @@ def needs_qkeras_v3():
 def hgq1_model_file(tmp_path):
     """A model saved by HGQ1 0.2.6 (``dense_mlp.h5``: 8 inputs, 5 outputs) as ./old_hgq1_model.h5."""
     shutil.copy(HGQ1_MODEL, tmp_path / 'old_hgq1_model.h5')
+
+
+class BlockFailed(AssertionError):
+    """A block run by `fresh_python` exited with a non-zero status."""
+
+
+@register_runner()
+class fresh_python(DefaultRunner):  # noqa: N801 -- the name is what the fence says: ```python runner:fresh_python
+    """Runs the block as `python block.py` in the current (temporary) folder, in a new interpreter."""
+
+    def runtest(self, test, args, *, asyncio_runner=None):
+        script = Path('block.py')
+        script.write_text(test.source)
+        env = {**os.environ, 'PYTHONPATH': os.pathsep.join(p for p in sys.path if p)}
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                             timeout=FRESH_PYTHON_TIMEOUT_S)
+        sys.stdout.write(out.stdout)
+        if out.returncode != 0:
+            raise BlockFailed(f'{test.source_path}:{test.start_line + 1}: the block exited with status '
+                              f'{out.returncode}\n{out.stderr[-6000:]}')
+
+    def repr_failure(self, test, excinfo, style=None):
+        if isinstance(excinfo.value, BlockFailed):
+            return str(excinfo.value)
+        return super().repr_failure(test, excinfo, style)
