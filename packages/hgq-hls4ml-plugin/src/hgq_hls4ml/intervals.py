@@ -13,27 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from HGQ.numerics import minimal_frac_bits, round_int, smallest_kif
+
+__all__ = ['QArray', 'kif_of_constant', 'minimal_frac_bits', 'zero_f']
 
 _GUARD_BITS_THRESHOLD = 50
 
 
-def minimal_frac_bits(values: np.ndarray) -> np.ndarray:
-    """Smallest ``f`` such that ``v * 2**f`` is an integer, per element (``-inf`` for zeros)."""
-    v = np.abs(np.asarray(values, dtype=np.float64))
-    nz = v > 0
-    mant, exp = np.frexp(np.where(nz, v, 1.0))
-    m = (mant * 2.0**53).astype(np.int64)
-    low = m & -m
-    tz = np.zeros(m.shape, dtype=np.int64)
-    tz[nz] = np.log2(low[nz].astype(np.float64)).astype(np.int64)
-    f = (53 - tz - exp).astype(np.float64)
-    return np.where(nz, f, -np.inf)
-
-
 def kif_of_constant(values: np.ndarray) -> tuple[int, int, int]:
-    """Smallest homogeneous ``(k, i, f)`` that holds every value exactly."""
-    q = QArray.constant(values)
-    return q.kif_max()
+    """Smallest homogeneous ``(k, i, f)`` that holds every value exactly (``(0, 0, 0)`` if all are zero)."""
+    return smallest_kif(values)
 
 
 @dataclass
@@ -103,7 +92,7 @@ class QArray:
         lo = self.lo + other.lo
         hi = self.hi + other.hi
         f = np.maximum(self.f, other.f)
-        return QArray(lo, hi, _zero_f(lo, hi, f))
+        return QArray(lo, hi, zero_f(lo, hi, f))
 
     def __neg__(self) -> QArray:
         return QArray(-self.hi, -self.lo, self.f.copy())
@@ -117,17 +106,17 @@ class QArray:
         lo, hi = (self.lo * c, self.hi * c) if c >= 0 else (self.hi * c, self.lo * c)
         fc = minimal_frac_bits(np.array(c))
         f = self.f + fc if c != 0 else np.full(self.shape, -np.inf)
-        return QArray(lo, hi, _zero_f(lo, hi, f))
+        return QArray(lo, hi, zero_f(lo, hi, f))
 
     def scale_each(self, c) -> QArray:
         """Multiplication by positive constants, one per element (broadcast to the shape)."""
         c = np.broadcast_to(np.asarray(c, dtype=np.float64), self.shape)
         lo, hi = self.lo * c, self.hi * c
-        return QArray(lo, hi, _zero_f(lo, hi, self.f + minimal_frac_bits(c)))
+        return QArray(lo, hi, zero_f(lo, hi, self.f + minimal_frac_bits(c)))
 
     def relu(self) -> QArray:
         lo, hi = np.maximum(self.lo, 0.0), np.maximum(self.hi, 0.0)
-        return QArray(lo, hi, _zero_f(lo, hi, self.f.copy()))
+        return QArray(lo, hi, zero_f(lo, hi, self.f.copy()))
 
     def maximum_over(self, axis) -> QArray:
         """Elementwise max reduced over ``axis`` (max pooling)."""
@@ -160,21 +149,22 @@ class QArray:
             hi = hi + b
             f = np.maximum(f, minimal_frac_bits(b))
         lo, hi, f = (a.reshape(lead + (w.shape[1],)) for a in (lo, hi, f))
-        return QArray(lo, hi, _zero_f(lo, hi, f))
+        return QArray(lo, hi, zero_f(lo, hi, f))
 
     def mean_over(self, axis, count: int) -> QArray:
         """Sum over ``axis`` divided by ``count`` (average pooling)."""
         s_lo, s_hi = self.lo.sum(axis=axis), self.hi.sum(axis=axis)
         f = self.f.max(axis=axis)
-        return QArray(s_lo, s_hi, _zero_f(s_lo, s_hi, f)).scale(1.0 / count)
+        return QArray(s_lo, s_hi, zero_f(s_lo, s_hi, f)).scale(1.0 / count)
 
     def quantize(self, k, B, I, RND: str, SAT: str) -> QArray:
         """Result of casting to ``ap_fixed<B, I, RND, SAT>`` per element (``k == 0``: unsigned)."""
         k, B, I = (np.broadcast_to(np.asarray(a, dtype=np.float64), self.shape) for a in (k, B, I))
         fq = B - I
         scale = 2.0**fq
-        lo_r = _round(self.lo * scale, RND) / scale
-        hi_r = _round(self.hi * scale, RND) / scale
+        with np.errstate(invalid='ignore'):  # infinite bounds round to themselves
+            lo_r = round_int(np, self.lo * scale, RND) / scale
+            hi_r = round_int(np, self.hi * scale, RND) / scale
         f = np.minimum(self.f, fq)
         t = QArray.from_kbi(k, B, I)
         inside = (lo_r >= t.lo) & (hi_r <= t.hi)
@@ -197,7 +187,7 @@ class QArray:
         zero = B <= 0
         lo = np.where(zero, 0.0, lo)
         hi = np.where(zero, 0.0, hi)
-        return QArray(lo, hi, _zero_f(lo, hi, np.where(zero, -np.inf, f)))
+        return QArray(lo, hi, zero_f(lo, hi, np.where(zero, -np.inf, f)))
 
     # -------------------------------------------------------------------------------- to kif
     def to_kif(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -225,7 +215,8 @@ class QArray:
         return int(k[nz].max()), int(i[nz].max()), int(f[nz].max())
 
 
-def _zero_f(lo: np.ndarray, hi: np.ndarray, f: np.ndarray) -> np.ndarray:
+def zero_f(lo: np.ndarray, hi: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``f`` with ``-inf`` where the interval is the exact zero (the convention of `HGQ.numerics.minimal_frac_bits`)."""
     return np.where((lo == 0) & (hi == 0), -np.inf, f)
 
 
@@ -245,28 +236,3 @@ def _maxplus(f_in: np.ndarray, fw: np.ndarray, chunk: int) -> np.ndarray:
         res[s : s + step] = np.max(block[:, :, None] + fw[None, :, :], axis=1)
     out[:] = res[inverse]
     return np.where(out >= 1e8, np.inf, out)
-
-
-def _round(y: np.ndarray, RND: str) -> np.ndarray:
-    """Monotone rounding of (possibly infinite) bounds to integers."""
-    with np.errstate(invalid='ignore'):
-        if RND == 'TRN':
-            return np.floor(y)
-        if RND == 'TRN_ZERO':
-            return np.trunc(y)
-        if RND == 'RND_CONV':
-            return np.round(y)
-        fl = np.floor(y)
-        r = y - fl
-        if RND == 'RND':
-            return np.where(r >= 0.5, fl + 1, fl)
-        if RND == 'RND_MIN_INF':
-            return np.where(r > 0.5, fl + 1, fl)
-        a = np.abs(y)
-        fa = np.floor(a)
-        ra = a - fa
-        if RND == 'RND_ZERO':
-            return np.sign(y) * np.where(ra > 0.5, fa + 1, fa)
-        if RND == 'RND_INF':
-            return np.sign(y) * np.where(ra >= 0.5, fa + 1, fa)
-    raise ValueError(f'Unknown rounding mode {RND!r}.')

@@ -1,12 +1,15 @@
-"""Fixed-point formats and exact properties of float arrays (numpy only)."""
+"""Fixed-point formats of the bridge; the exact properties of float arrays come from `HGQ.numerics` (the names
+here stay for the bridge's modules)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from HGQ.proxy.fixed_point import check_modes, quantize_np
+from HGQ.numerics import check_modes, minimal_frac_bits, quantize_np, significant_bits, smallest_kif
 from HGQ.proxy.unary_lut import table_inputs
+
+__all__ = ['FixedFormat', 'container', 'frac_bits', 'is_power_of_two', 'significant_bits']
 
 
 @dataclass(frozen=True)
@@ -17,8 +20,8 @@ class FixedFormat:
         keep_negative: 1 for signed, 0 for unsigned.
         bits: Total width, sign included.
         integers: Integer bits, sign included.
-        RND: Rounding mode (``HGQ.proxy.fixed_point.ROUNDING_MODES``).
-        SAT: Overflow mode (``HGQ.proxy.fixed_point.OVERFLOW_MODES``).
+        RND: Rounding mode (``HGQ.numerics.ROUNDING_MODES``).
+        SAT: Overflow mode (``HGQ.numerics.OVERFLOW_MODES``).
     """
 
     keep_negative: int
@@ -61,23 +64,11 @@ class FixedFormat:
         return f'{kind}<{self.bits},{self.integers},{self.RND},{self.SAT}>'
 
 
-def significant_bits(values) -> np.ndarray:
-    """Number of significant mantissa bits of each value (0 for zeros), e.g. 12.0 -> 2, 0.75 -> 2."""
-    v = np.abs(np.asarray(values, dtype=np.float64))
-    nz = v > 0
-    mant, _ = np.frexp(np.where(nz, v, 1.0))
-    m = (mant * 2.0**53).astype(np.int64)
-    low = m & -m
-    trailing = np.log2(low.astype(np.float64)).astype(np.int64)
-    return np.where(nz, 53 - trailing, 0)
-
-
 def frac_bits(values) -> np.ndarray:
-    """Smallest ``f`` with ``value * 2**f`` integral, per element (a large negative number for zeros)."""
-    v = np.abs(np.asarray(values, dtype=np.float64))
-    nz = v > 0
-    _, exp = np.frexp(np.where(nz, v, 1.0))
-    return np.where(nz, significant_bits(v) - exp, -(1 << 20))
+    """Smallest ``f`` with ``value * 2**f`` integral, per element (``-(1 << 20)`` for zeros, so that a max over
+    values ignores them and the result stays an integer; `HGQ.numerics.minimal_frac_bits` gives ``-inf``)."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.where(v != 0, minimal_frac_bits(v), -(1 << 20)).astype(np.int64)
 
 
 def is_power_of_two(values) -> np.ndarray:
@@ -87,16 +78,10 @@ def is_power_of_two(values) -> np.ndarray:
 
 
 def container(values) -> FixedFormat:
-    """The smallest fixed-point format holding every value exactly (TRN/WRAP: no rounding happens)."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    nz = v[v != 0]
-    if nz.size == 0:
+    """The smallest fixed-point format holding every value exactly (TRN/WRAP: no rounding happens); all-zero
+    values get the one-bit ``ufixed<1, 1>``."""
+    v = np.asarray(values, dtype=np.float64)
+    if not np.any(v != 0):
         return FixedFormat(0, 1, 1)
-    k = int(np.any(v < 0))
-    f = int(frac_bits(nz).max())
-    step = 2.0**-f
-    top = max(float(v.max()) + step, float(-v.min()), step)
-    i = int(np.ceil(np.log2(top)))
-    while 2.0**i < top:  # guard against log2 rounding
-        i += 1
+    k, i, f = smallest_kif(v)
     return FixedFormat(k, k + i + f, k + i)

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .fixed_point import OVERFLOW_MODES, ROUNDING_MODES, check_modes, overflow_int, quantize, round_int
+from ..numerics import OVERFLOW_MODES, ROUNDING_MODES, check_modes, overflow_int, quantize, round_int
 
 
 # HGQ1's per-mode functions: rounding on scaled values ``x`` (to integers), overflow on integers held in

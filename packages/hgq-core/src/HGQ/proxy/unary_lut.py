@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .fixed_point import check_modes
+from ..numerics import check_modes, smallest_kif
 from .fixed_point_quantizer import FixedPointQuantizer, gfixed_quantizer
 
 LUT_SIZE_LIMITATION = 1 << 20
@@ -238,13 +238,6 @@ def _table_frac_bits(layer: keras.layers.Layer) -> int | None:
     return {'TRN': f, 'RND': f + 1}.get(q.RND)
 
 
-def _format_of(values: np.ndarray, f: int) -> tuple[int, int, int]:
-    v = np.asarray(values, dtype=np.float64)
-    k = int(np.any(v < 0))
-    top = max(float(np.max(v)) + 2.0**-f, float(-np.min(v)), 2.0**-f)
-    return k, int(np.ceil(np.log2(top))), int(f)
-
-
 def lut_for(layer: keras.layers.Layer, max_table_size: int) -> UnaryLUT | None:
     """A `UnaryLUT` equivalent to an `Activation` layer of a proxy model, or None if not applicable."""
     if type(layer) is not keras.layers.Activation or len(layer._inbound_nodes) != 1:
@@ -276,7 +269,7 @@ def lut_for(layer: keras.layers.Layer, max_table_size: int) -> UnaryLUT | None:
     if f is None:
         return UnaryLUT(kif_in, (1, 32, 32), table=values, name=layer.name)
     values = np.floor(values * 2.0**f) / 2.0**f
-    return UnaryLUT(kif_in, _format_of(values, f), 'TRN', 'WRAP', table=values.astype(np.float32), name=layer.name)
+    return UnaryLUT(kif_in, smallest_kif(values, f), 'TRN', 'WRAP', table=values.astype(np.float32), name=layer.name)
 
 
 def convert_activations_to_lut(proxy: keras.Model, max_table_size: int) -> keras.Model:

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..numerics import minimal_frac_bits
 from ..utils.utils import MonoL1, strategy_dict
 
 LN2 = math.log(2.0)
@@ -490,10 +491,7 @@ def value_kif(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a = np.abs(w)
     nz = a > 0
     mant, exp = np.frexp(np.where(nz, a, 1.0))  # a = mant * 2**exp, mant in [0.5, 1)
-    # minimal f: smallest f such that a * 2**f is an integer
-    m_int = (mant * 2.0**53).astype(np.int64)
-    tz = _trailing_zeros(m_int)
-    f = (53 - tz) - exp
+    f = minimal_frac_bits(a)  # -inf for zeros, replaced by 0 below
     i = exp.astype(np.int64)
     i = np.where(nz, i, 0)
     f = np.where(nz, f, 0)
