@@ -9,13 +9,13 @@ variables, and the bookkeeping shared by all H-layers.
 from __future__ import annotations
 
 import functools
-import threading
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
+from .._keras_compat import PerThreadLosses, inbound_nodes, keras_history, own_variables, producer_of
 from ..quantizer.quantizer import FLOOR, HGQ, STANDARD_ROUND, bits_with_grad, eager_scope, log2
 from ..utils.utils import get_default_kq_conf, get_default_paq_conf
 
@@ -57,21 +57,6 @@ class BitwidthClip(keras.constraints.Constraint):
 
     def get_config(self) -> dict[str, Any]:
         return {'min_value': self.min_value, 'max_value': self.max_value}
-
-
-def producer_of(tensor) -> keras.layers.Layer | None:
-    """The layer that produced a symbolic tensor, looking through nested models to their inner layer."""
-    history = getattr(tensor, '_keras_history', None)
-    if history is None:
-        return None
-    op, _, index = history
-    while isinstance(op, keras.Model):
-        model = getattr(op, '_functional', None) or op
-        outputs = getattr(model, 'outputs', None)
-        if not outputs:
-            return op
-        op, _, index = outputs[index]._keras_history
-    return op
 
 
 def _serialize_conf(conf: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +120,7 @@ class ABSBaseLayer(keras.layers.Layer):
         return super().from_config(config)
 
     def _input_tensors(self):
-        nodes = self._inbound_nodes
+        nodes = inbound_nodes(self)
         if not nodes:
             return None
         if len(nodes) > 1:
@@ -195,8 +180,9 @@ class ABSBaseLayer(keras.layers.Layer):
         return np.asarray(layer.act_bw_exact, dtype=np.float32)
 
 
-class HLayerBase(ABSBaseLayer):
-    """Base class of the H-layers (layers with a trainable output quantizer).
+class HLayerBase(PerThreadLosses, ABSBaseLayer):
+    """Base class of the H-layers (layers with a trainable output quantizer). Each thread keeps its own BOPs
+    losses (`PerThreadLosses`, for the replicas of tf.distribute).
 
     Args:
         kq_conf: Kernel quantizer config (see `HGQ.get_default_kq_conf`); None for the default.
@@ -351,7 +337,7 @@ class HLayerBase(ABSBaseLayer):
     def symbolic_call(self, *args, **kwargs):
         if self._requires_quantized_input and args:
             first = args[0][0] if isinstance(args[0], (list, tuple)) and args[0] else args[0]
-            if getattr(first, '_keras_history', None) is not None:
+            if keras_history(first) is not None:
                 self._check_quantized_input(producer_of(first))
         return super().symbolic_call(*args, **kwargs)
 
@@ -373,30 +359,47 @@ class HLayerBase(ABSBaseLayer):
             return [ops.cast(v, self.compute_dtype) for v in x]
         return ops.cast(x, self.compute_dtype)
 
+    # ------------------------------------------------------------------------------ forward skeleton
     def forward(self, x, training=None, record_minmax=None):
-        raise NotImplementedError
+        """The layer's computation (the HGQ1 API; HGQ1-style subclasses override it and call the parent's).
 
-    if keras.backend.backend() == 'tensorflow':
-        # Keras keeps a layer's `add_loss` losses in one list, which every replica of a tf.distribute strategy
-        # clears and fills from its own thread. The replicas run one at a time between synchronisations, and HGQ
-        # synchronises the recorded ranges inside the forward pass (see `HGQ.record`), so with one shared list a
-        # replica would read the BOPs losses of another (and lose its own). Each thread keeps its own list here.
-        @property
-        def _losses(self):
-            store = self.__dict__.setdefault('_hgq_losses_by_thread', {})
-            return store.setdefault(threading.get_ident(), [])
+        For the layers with a kernel: kernel op on the quantized kernel -> quantized bias -> output quantizer
+        (which records the range when ``record_minmax``) -> BOPs loss (in training) -> activation. Such layers
+        override only `_apply_kernel` (and `_add_bias`, `_differentiable_bops`); the fused-BatchNorm layers
+        `_kernel_forward`. Layers without a kernel override ``forward`` itself.
+        """
+        qk, z, bias = self._kernel_forward(x, training)
+        if bias is not None:
+            z = self._add_bias(z, self.paq.bias_forward(bias, training, self.channel_loc))
+        z = self.paq(z, training, record_minmax)
+        if training:
+            self._record_bops(qk)
+        return self.activation(z)
 
-        @_losses.setter
-        def _losses(self, value):
-            self.__dict__['_hgq_losses_by_thread'] = {threading.get_ident(): list(value)}
+    def _kernel_forward(self, x, training):
+        """``(quantized kernel, kernel op output, bias to add or None)`` for one call."""
+        qk = self.kq(self.fused_kernel, training, False)
+        bias = self.fused_bias if self.use_bias else None
+        return qk, self._apply_kernel(x, qk), bias
 
-        def _clear_losses(self):
-            store = self.__dict__.get('_hgq_losses_by_thread')
-            if store is not None and len(store) > 1:  # forget the lists of replica threads that ended
-                alive = {t.ident for t in threading.enumerate()}
-                for ident in [i for i in store if i not in alive]:
-                    del store[ident]
-            super()._clear_losses()
+    def _apply_kernel(self, x, kernel):
+        """The kernel op (``x @ kernel``, a convolution, ...)."""
+        raise NotImplementedError(
+            f'{type(self).__name__} has no kernel op: override `_apply_kernel(x, kernel)` or `forward`.'
+        )
+
+    def _add_bias(self, z, bias):
+        return z + bias
+
+    def _differentiable_bops(self, input_bw, kernel_bw):
+        """Differentiable BOPs from the input and kernel bitwidths."""
+        raise NotImplementedError(f'{type(self).__name__} does not define `_differentiable_bops`.')
+
+    def _record_bops(self, qk) -> None:
+        """Adds ``beta * BOPs`` of the quantized kernel ``qk`` to the losses (when the input bitwidths are known)."""
+        input_bw = self.input_bw
+        if input_bw is not None:
+            self._add_bops_loss(self._differentiable_bops(input_bw, self._kernel_bw(qk)))
 
     def _add_bops_loss(self, bops):
         self.bops.assign(ops.stop_gradient(bops))
@@ -509,7 +512,7 @@ class HLayerBase(ABSBaseLayer):
         if not self.save_ranges and self.built:
             # `.keras` files written by HGQ1 (Keras 2) hold every variable but the traced ranges, in the same order
             skip = {id(v) for v in self._unsaved_without_ranges()}
-            variables = [v for v in self._trainable_variables + self._non_trainable_variables if id(v) not in skip]
+            variables = [v for v in own_variables(self) if id(v) not in skip]
             if skip and len(store.keys()) == len(variables):
                 for i, variable in enumerate(variables):
                     variable.assign(store[str(i)])
@@ -538,3 +541,6 @@ class HLayerBase(ABSBaseLayer):
         """The config of the plain Keras parent layer (used by the proxy conversion)."""
         return super().get_config()
 
+
+if _TORCH:  # the skeleton is a `forward` too (those of subclasses are wrapped by `__init_subclass__`)
+    HLayerBase.forward = _torch_forward(HLayerBase.forward)

@@ -21,6 +21,7 @@ Under a ``tf.distribute`` strategy with several replicas, the batch statistics a
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any
 
@@ -41,6 +42,14 @@ def _check_bn_arguments(layer_name: str, momentum: Any, epsilon: Any) -> None:
         raise ValueError(f'{layer_name}: momentum must be a number in [0, 1] (e.g. 0.99), got {momentum!r}.')
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.number)) or not epsilon > 0:
         raise ValueError(f'{layer_name}: epsilon must be a positive number (e.g. 1e-3), got {epsilon!r}.')
+
+
+def _bn_signature(kernel_layer: type) -> inspect.Signature:
+    """The signature of a fused-BN layer, for `inspect` and the docs: the arguments of ``kernel_layer``, then the
+    keyword-only BN arguments of `HBatchNormBase`."""
+    kernel = [p for p in inspect.signature(kernel_layer).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    bn = [p for p in inspect.signature(HBatchNormBase.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return inspect.Signature(kernel + bn + [inspect.Parameter('kwargs', inspect.Parameter.VAR_KEYWORD)])
 
 
 class HBatchNormBase(HLayerBase):
@@ -64,8 +73,17 @@ class HBatchNormBase(HLayerBase):
 
     _delayed_kernel_bits_adaption = not _ADAPT_AT_BUILD
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # the kernel layer whose arguments the layer takes: `_kernel_layer`, else the first kernel H-layer in the MRO
+        kernel_layer = cls.__dict__.get('_kernel_layer') or next(
+            c for c in cls.__mro__ if issubclass(c, HLayerBase) and not issubclass(c, HBatchNormBase)
+        )
+        cls.__signature__ = _bn_signature(kernel_layer)
+
     def __init__(
         self,
+        *args,
         momentum: float = 0.99,
         epsilon: float = 1e-3,
         center: bool = True,
@@ -81,7 +99,7 @@ class HBatchNormBase(HLayerBase):
         **kwargs,
     ):
         _check_bn_arguments(type(self).__name__, momentum, epsilon)
-        super().__init__(**kwargs)
+        super().__init__(*args, **kwargs)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
         self.center = bool(center)
@@ -202,42 +220,42 @@ class HBatchNormBase(HLayerBase):
         variable.assign(variable * self.momentum + ops.stop_gradient(value) * (1.0 - self.momentum))
 
     # ------------------------------------------------------------------------------------- call
-    def forward(self, x, training=None, record_minmax=None):
+    def _kernel_forward(self, x, training):
+        """In training, the kernel and bias fused with the batch statistics (which update the moving ones);
+        at inference, those fused with the moving statistics (`fused_kernel`, `fused_bias`)."""
         if not training:
-            return super().forward(x, training=training, record_minmax=record_minmax)
+            return super()._kernel_forward(x, training)
+        qk, z, batch_mean, bn_scale = self._batch_fused_qkernel(x, training)
+        bias = self._batch_fused_bias(z, batch_mean, bn_scale)
+        if self.scale:  # z was computed with the float kernel, for the statistics
+            z = self._apply_kernel(x, qk)
+        return qk, z, bias
+
+    def _batch_fused_qkernel(self, x, training):
+        """``(quantized fused kernel, kernel op output, batch mean or None, BN scale)``; the kernel op output is
+        that of the float kernel when ``scale`` (its variance scales the kernel), else that of the quantized one."""
         kernel = self.kernel
-        batch_mean = None
-        if self.scale:
-            z = self._apply_kernel(x, kernel)
-            batch_mean, variance = self._batch_moments(z)
-            self._update_moving(self.moving_variance, variance)
-            bn_scale = self._bn_scale(variance)
-            fused_kernel = kernel * bn_scale
-            self._adapt_kernel_bits_once(fused_kernel)
-            qk = self.kq(fused_kernel, training, False)
-        else:
-            bn_scale = 1.0
+        if not self.scale:
             self._adapt_kernel_bits_once(kernel)
             qk = self.kq(kernel, training, False)
-            z = self._apply_kernel(x, qk)
-        bias = None
-        if self.center:
-            if batch_mean is None:
-                batch_mean = self._batch_moments(z, with_variance=False)[0]
-            mean = batch_mean + self.bias
-            self._update_moving(self.moving_mean, mean)
-            bias = self.bias - mean * bn_scale + self.bn_beta
-        elif self.use_bias:
-            bias = self.bias
-        if self.scale:
-            z = self._apply_kernel(x, qk)
-        if bias is not None:
-            z = self._add_bias(z, self.paq.bias_forward(bias, training, self.channel_loc))
-        z = self.paq(z, training, record_minmax)
-        input_bw = self.input_bw
-        if input_bw is not None:
-            self._add_bops_loss(self._differentiable_bops(input_bw, self._kernel_bw(qk)))
-        return self.activation(z)
+            return qk, self._apply_kernel(x, qk), None, 1.0
+        z = self._apply_kernel(x, kernel)
+        batch_mean, variance = self._batch_moments(z)
+        self._update_moving(self.moving_variance, variance)
+        bn_scale = self._bn_scale(variance)
+        fused_kernel = kernel * bn_scale
+        self._adapt_kernel_bits_once(fused_kernel)
+        return self.kq(fused_kernel, training, False), z, batch_mean, bn_scale
+
+    def _batch_fused_bias(self, z, batch_mean, bn_scale):
+        """The bias fused with the batch mean of ``z + bias`` (which updates ``moving_mean``); None without one."""
+        if not self.center:
+            return self.bias if self.use_bias else None
+        if batch_mean is None:
+            batch_mean = self._batch_moments(z, with_variance=False)[0]
+        mean = batch_mean + self.bias
+        self._update_moving(self.moving_mean, mean)
+        return self.bias - mean * bn_scale + self.bn_beta
 
     # ----------------------------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
@@ -270,72 +288,5 @@ class HBatchNormBase(HLayerBase):
 class HDenseBatchNorm(HBatchNormBase, HDense):
     """`HDense` with a BatchNorm (over the last axis) fused into its kernel and bias.
 
-    Arguments are those of `HDense` followed by those of `HBatchNormBase`.
+    Arguments are those of `HDense` and the keyword arguments of `HBatchNormBase`.
     """
-
-    def __init__(
-        self,
-        units: int,
-        activation=None,
-        use_bias: bool = True,
-        kernel_initializer='glorot_uniform',
-        bias_initializer='zeros',
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        kq_conf: dict | None = None,
-        paq_conf: dict | None = None,
-        beta: float = 0.0,
-        momentum: float = 0.99,
-        epsilon: float = 1e-3,
-        center: bool = True,
-        scale: bool = True,
-        beta_initializer='zeros',
-        gamma_initializer='ones',
-        moving_mean_initializer='zeros',
-        moving_variance_initializer='ones',
-        beta_regularizer=None,
-        gamma_regularizer=None,
-        beta_constraint=None,
-        gamma_constraint=None,
-        **kwargs,
-    ):
-        super().__init__(
-            units=units,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer,
-            kernel_constraint=kernel_constraint,
-            bias_constraint=bias_constraint,
-            kq_conf=kq_conf,
-            paq_conf=paq_conf,
-            beta=beta,
-            momentum=momentum,
-            epsilon=epsilon,
-            center=center,
-            scale=scale,
-            beta_initializer=beta_initializer,
-            gamma_initializer=gamma_initializer,
-            moving_mean_initializer=moving_mean_initializer,
-            moving_variance_initializer=moving_variance_initializer,
-            beta_regularizer=beta_regularizer,
-            gamma_regularizer=gamma_regularizer,
-            beta_constraint=beta_constraint,
-            gamma_constraint=gamma_constraint,
-            **kwargs,
-        )
-
-    def _apply_kernel(self, x, kernel):
-        return ops.matmul(x, kernel)
-
-    def _add_bias(self, z, bias):
-        return z + bias
-
-    def _differentiable_bops(self, input_bw, kernel_bw):
-        return self._dense_bops(input_bw, kernel_bw)

@@ -15,8 +15,8 @@ from typing import Any
 import keras
 import numpy as np
 from keras import ops
-from keras.src.layers.convolutional.base_conv import BaseConv
 
+from .._keras_compat import BaseConv
 from .base import HLayerBase
 from .batchnorm_base import HBatchNormBase
 
@@ -209,18 +209,6 @@ class HConv(HLayerBase, BaseConv):
         bops = ops.sum(self.convolution_op(input_bw, kernel_bw))
         return bops * (self.parallel_factor / self._n_positions)
 
-    def forward(self, x, training=None, record_minmax=None):
-        qk = self.kq(self.fused_kernel, training, False)
-        z = self._apply_kernel(x, qk)
-        if self.use_bias:
-            z = self._add_bias(z, self.paq.bias_forward(self.fused_bias, training, self.channel_loc))
-        z = self.paq(z, training, record_minmax)
-        if training:
-            input_bw = self.input_bw
-            if input_bw is not None:
-                self._add_bops_loss(self._differentiable_bops(input_bw, self._kernel_bw(qk)))
-        return self.activation(z)
-
     @property
     def compute_exact_bops(self) -> float:
         """Exact BOPs after `trace_minmax`: ``sum(conv(input_bw, kernel_bw)) * parallel_factor / N_pos``."""
@@ -364,185 +352,27 @@ class HConv2D(HConv, keras.layers.Conv2D):
 class HConvBatchNorm(HBatchNormBase, HConv):
     """`HConv` with a BatchNorm (over the channel axis given by ``data_format``) fused into its kernel and bias.
 
-    Arguments are those of `HConv` followed by those of `HBatchNormBase`.
+    Arguments are those of `HConv` and the keyword arguments of `HBatchNormBase`.
     """
-
-    def __init__(
-        self,
-        rank: int,
-        filters: int,
-        kernel_size,
-        strides=1,
-        padding: str = 'valid',
-        data_format: str | None = None,
-        dilation_rate=1,
-        groups: int = 1,
-        activation=None,
-        use_bias: bool = True,
-        kernel_initializer='glorot_uniform',
-        bias_initializer='zeros',
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        trainable: bool = True,
-        name: str | None = None,
-        conv_op: Callable | None = None,
-        kq_conf: dict | None = None,
-        paq_conf: dict | None = None,
-        beta: float = 0.0,
-        parallel_factor: int = 1,
-        momentum: float = 0.99,
-        epsilon: float = 1e-3,
-        center: bool = True,
-        scale: bool = True,
-        beta_initializer='zeros',
-        gamma_initializer='ones',
-        moving_mean_initializer='zeros',
-        moving_variance_initializer='ones',
-        beta_regularizer=None,
-        gamma_regularizer=None,
-        beta_constraint=None,
-        gamma_constraint=None,
-        **kwargs,
-    ):
-        super().__init__(
-            rank=rank,
-            filters=filters,
-            kernel_size=kernel_size,
-            strides=strides,
-            padding=padding,
-            data_format=data_format,
-            dilation_rate=dilation_rate,
-            groups=groups,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer,
-            kernel_constraint=kernel_constraint,
-            bias_constraint=bias_constraint,
-            trainable=trainable,
-            name=name,
-            conv_op=conv_op,
-            kq_conf=kq_conf,
-            paq_conf=paq_conf,
-            beta=beta,
-            parallel_factor=parallel_factor,
-            momentum=momentum,
-            epsilon=epsilon,
-            center=center,
-            scale=scale,
-            beta_initializer=beta_initializer,
-            gamma_initializer=gamma_initializer,
-            moving_mean_initializer=moving_mean_initializer,
-            moving_variance_initializer=moving_variance_initializer,
-            beta_regularizer=beta_regularizer,
-            gamma_regularizer=gamma_regularizer,
-            beta_constraint=beta_constraint,
-            gamma_constraint=gamma_constraint,
-            **kwargs,
-        )
-
-
-def _ranked_bn_kwargs(rank: int, local: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of a ranked BN convolution's ``__init__``, forwarded to `HConvBatchNorm`."""
-    kwargs = dict(local.pop('kwargs'))
-    local.pop('self')
-    local.pop('__class__', None)
-    return {'rank': rank, **local, **kwargs}
 
 
 @keras.saving.register_keras_serializable(package='HGQ')
 class HConv1DBatchNorm(HConvBatchNorm, keras.layers.Conv1D):
     """`HConv1D` with a fused BatchNorm (see `HConvBatchNorm`)."""
 
-    def __init__(
-        self,
-        filters: int,
-        kernel_size,
-        strides=1,
-        padding: str = 'valid',
-        data_format: str | None = None,
-        dilation_rate=1,
-        groups: int = 1,
-        activation=None,
-        use_bias: bool = True,
-        kernel_initializer='glorot_uniform',
-        bias_initializer='zeros',
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        trainable: bool = True,
-        name: str | None = None,
-        conv_op: Callable | None = None,
-        kq_conf: dict | None = None,
-        paq_conf: dict | None = None,
-        beta: float = 0.0,
-        parallel_factor: int = 1,
-        momentum: float = 0.99,
-        epsilon: float = 1e-3,
-        center: bool = True,
-        scale: bool = True,
-        beta_initializer='zeros',
-        gamma_initializer='ones',
-        moving_mean_initializer='zeros',
-        moving_variance_initializer='ones',
-        beta_regularizer=None,
-        gamma_regularizer=None,
-        beta_constraint=None,
-        gamma_constraint=None,
-        **kwargs,
-    ):
-        super().__init__(**_ranked_bn_kwargs(1, locals()))
+    _kernel_layer = HConv1D
+
+    def __init__(self, *args, **kwargs):
+        kwargs.pop('rank', None)  # fixed by the class (HGQ1 configs may hold it)
+        super().__init__(1, *args, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package='HGQ')
 class HConv2DBatchNorm(HConvBatchNorm, keras.layers.Conv2D):
     """`HConv2D` with a fused BatchNorm (see `HConvBatchNorm`)."""
 
-    def __init__(
-        self,
-        filters: int,
-        kernel_size,
-        strides=1,
-        padding: str = 'valid',
-        data_format: str | None = None,
-        dilation_rate=1,
-        groups: int = 1,
-        activation=None,
-        use_bias: bool = True,
-        kernel_initializer='glorot_uniform',
-        bias_initializer='zeros',
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        trainable: bool = True,
-        name: str | None = None,
-        conv_op: Callable | None = None,
-        kq_conf: dict | None = None,
-        paq_conf: dict | None = None,
-        beta: float = 0.0,
-        parallel_factor: int = 1,
-        momentum: float = 0.99,
-        epsilon: float = 1e-3,
-        center: bool = True,
-        scale: bool = True,
-        beta_initializer='zeros',
-        gamma_initializer='ones',
-        moving_mean_initializer='zeros',
-        moving_variance_initializer='ones',
-        beta_regularizer=None,
-        gamma_regularizer=None,
-        beta_constraint=None,
-        gamma_constraint=None,
-        **kwargs,
-    ):
-        super().__init__(**_ranked_bn_kwargs(2, locals()))
+    _kernel_layer = HConv2D
+
+    def __init__(self, *args, **kwargs):
+        kwargs.pop('rank', None)  # fixed by the class (HGQ1 configs may hold it)
+        super().__init__(2, *args, **kwargs)

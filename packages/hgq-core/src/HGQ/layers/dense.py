@@ -67,17 +67,11 @@ class HDense(HLayerBase, keras.layers.Dense):
         if self.parallel_factor is None and len(input_shape) > 2:
             self.parallel_factor = int(np.prod(input_shape[1:-1]))
 
-    def forward(self, x, training=None, record_minmax=None):
-        qk = self.kq(self.fused_kernel, training, False)
-        z = ops.matmul(x, qk)
-        if self.use_bias:
-            z = z + self.paq.bias_forward(self.fused_bias, training, self.channel_loc)
-        z = self.paq(z, training, record_minmax)
-        if training:
-            input_bw = self.input_bw
-            if input_bw is not None:
-                self._add_bops_loss(self._dense_bops(input_bw, self._kernel_bw(qk)))
-        return self.activation(z)
+    def _apply_kernel(self, x, kernel):
+        return ops.matmul(x, kernel)
+
+    def _differentiable_bops(self, input_bw, kernel_bw):
+        return self._dense_bops(input_bw, kernel_bw)
 
     @staticmethod
     def _dense_bops(input_bw, kernel_bw):

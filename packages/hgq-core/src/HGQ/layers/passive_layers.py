@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from .._keras_compat import inbound_nodes
 from .base import ABSBaseLayer
 
 
@@ -20,9 +21,10 @@ class PLayerBase(ABSBaseLayer):
     def _act_shape(self) -> tuple[int, ...]:
         """``(1,) + output_shape[1:]``, read from the layer's place in the model graph (some Keras parents,
         e.g. ``Reshape``, are built at construction, so ``build`` cannot record it)."""
-        if not self._inbound_nodes:
+        nodes = inbound_nodes(self)
+        if not nodes:
             raise ValueError(f'Layer {self.name!r} is not connected in a model graph yet.')
-        return (1,) + tuple(int(s) for s in self._inbound_nodes[-1].output_tensors[0].shape[1:])
+        return (1,) + tuple(int(s) for s in nodes[-1].output_tensors[0].shape[1:])
 
     def _single_input_layer(self):
         layer = self.last_layer

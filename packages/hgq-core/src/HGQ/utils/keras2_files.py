@@ -15,10 +15,11 @@ Both are feature-detected: with a Keras that loads these files itself, nothing i
 from __future__ import annotations
 
 import functools
-import importlib
 from typing import Any
 
 import keras
+
+from .._keras_compat import functional_class, keras2_functional_module_exists, legacy_h5_saving_utils
 
 # Keras 2 loss aliases and the full names Keras 3 still resolves from a saved config
 LOSS_ALIASES = {
@@ -56,9 +57,8 @@ def _alias_is_broken() -> bool:
 
 
 def _patch_legacy_h5_loss_aliases() -> None:
-    try:
-        from keras.src.legacy.saving import saving_utils
-    except ImportError:
+    saving_utils = legacy_h5_saving_utils()
+    if saving_utils is None:
         return
     original = getattr(saving_utils, 'compile_args_from_training_config', None)
     if original is None or getattr(original, '_hgq_loss_aliases', False) or not _alias_is_broken():
@@ -75,16 +75,11 @@ def _patch_legacy_h5_loss_aliases() -> None:
 
 
 def _register_keras2_functional() -> None:
-    try:
-        importlib.import_module('keras.src.engine.functional')
+    if keras2_functional_module_exists():
         return  # this Keras resolves the Keras 2 module path itself
-    except ImportError:
-        pass
-    try:
-        from keras.src.models.functional import Functional
-    except ImportError:
-        return
-    keras.saving.get_custom_objects().setdefault('Functional', Functional)
+    functional = functional_class()
+    if functional is not None:
+        keras.saving.get_custom_objects().setdefault('Functional', functional)
 
 
 def enable_keras2_file_loading() -> None:
