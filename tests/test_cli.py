@@ -154,6 +154,15 @@ def test_convert_hgq1_h5_matches_hgq1_ebops(tmp_path):
     assert 0 <= s['layers'][1]['kernel_pruned_fraction'] <= 1
     assert s['csim_equal'] == s['csim_total'] == io['x'].shape[0] * 5 and s['bit_exact'] is True
     assert s['compare_data'] == 'test' and s['hgq_vs_proxy_equal'] == s['hgq_vs_proxy_total']
+    # the overflow report on the test data (HGQ.overflow_report of the traced model), in the summary and the output
+    ov = s['overflow']
+    assert ov['model'] == 'hgq' and ov['samples'] == io['x'].shape[0]
+    assert [r['layer'] for r in ov['layers']] == ['inp_q', 'dense_0', 'dense_1']
+    assert all({'outside', 'total', 'samples', 'max_excess_bits', 'accumulator_bits'} <= set(r) for r in ov['layers'])
+    assert ov['layers'][0]['total'] == io['x'].size and ov['layers'][0]['accumulator_bits'] is None
+    assert re.search(r'^overflow +\d+ of 3 quantizers get test values outside', res.stdout, re.M)
+    with open(os.path.join(out, 'report.html')) as f:
+        assert 'Overflows on the test data' in f.read()
     assert os.path.isfile(os.path.join(out, 'hls4ml_prj', 'firmware', 'myproject.cpp'))
     assert_report(out, ['layer_ebops.png', 'bitwidths.png'])
 

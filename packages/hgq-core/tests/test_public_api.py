@@ -17,6 +17,8 @@ HGQ1_TOP_LEVEL = [
 ]
 # new in hgq-core (not in HGQ1): the training callbacks, also importable from HGQ.callbacks
 CALLBACKS = ['BetaPID', 'BetaScheduler', 'EarlyStoppingWithEbops', 'ParetoFront', 'PBar', 'PieceWiseSchedule']
+# new in hgq-core: diagnostics
+DIAGNOSTICS = ['overflow_report']
 HGQ1_LAYERS = [
     'HLayerBase', 'HConv', 'HConv1D', 'HConv1DBatchNorm', 'HConv2D', 'HConv2DBatchNorm', 'HDense', 'HDenseBatchNorm',
     'HActivation', 'HAdd', 'HQuantize', 'ABSBaseLayer', 'PLayerBase', 'Signature', 'PReshape', 'PFlatten',
@@ -44,7 +46,7 @@ HGQ1_MODULES = {
 }
 
 
-@pytest.mark.parametrize('name', HGQ1_TOP_LEVEL + CALLBACKS)
+@pytest.mark.parametrize('name', HGQ1_TOP_LEVEL + CALLBACKS + DIAGNOSTICS)
 def test_top_level_name(name):
     assert hasattr(HGQ, name)
 
@@ -63,7 +65,7 @@ def test_names_hgq1_kept_out_of_the_top_level(name):
 
 
 def test_top_level_all_is_hgq1_list_plus_shutup_class_and_callbacks():
-    assert set(HGQ.__all__) == set(HGQ1_TOP_LEVEL) | {'Shutup'} | set(CALLBACKS)
+    assert set(HGQ.__all__) == set(HGQ1_TOP_LEVEL) | {'Shutup'} | set(CALLBACKS) | set(DIAGNOSTICS)
     assert set(HGQ.callbacks.__all__) == set(CALLBACKS)
 
 

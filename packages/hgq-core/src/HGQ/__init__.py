@@ -2,7 +2,7 @@
 
 Per-weight and per-activation bitwidths trained by gradient, exact resource estimates (BOPs), and
 bit-exact conversion to hls4ml through proxy models. The public API follows HGQ1 (``hgq`` 0.2.6): the
-top-level names below are HGQ1's, plus the training callbacks of `HGQ.callbacks`; `HActivation`, `HAdd`, the long pooling names, `PDropout` and
+top-level names below are HGQ1's, plus the training callbacks of `HGQ.callbacks` and `overflow_report`; `HActivation`, `HAdd`, the long pooling names, `PDropout` and
 `PPermute` live in `HGQ.layers`, as in HGQ1.
 """
 
@@ -30,6 +30,7 @@ from .layers import (
     PReshape,
     Signature,
 )
+from .overflow import overflow_report
 from .proxy import to_proxy_model
 from .quantizer import HGQ
 from .utils import (
@@ -92,6 +93,7 @@ __all__ = [
     'PMaxPool2D',
     'PReshape',
     'Signature',
+    'overflow_report',
     'to_proxy_model',
     'HGQ',
     'get_default_kq_conf',

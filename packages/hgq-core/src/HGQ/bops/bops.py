@@ -112,6 +112,10 @@ def trace_minmax(
 
     Returns:
         The total exact BOPs (float), or ``(bops, predictions)``.
+
+    Kernel layers whose exact sum needs more than float32's 24 significant bits (`HGQ.overflow.accumulator_bits`)
+    are named once per call in a warning of the ``'HGQ'`` logger: there the HGQ model and the proxy, which compute
+    in float32, may differ from the firmware in the last bit.
     """
     if not isinstance(bsz, (int, np.integer)) or bsz <= 0:
         raise ValueError(f'bsz must be a positive integer, got {bsz!r}.')
@@ -160,6 +164,12 @@ def trace_minmax(
 
     if no_bops_computation:
         return -1
+
+    from ..overflow import float32_notice, logger, wide_accumulators
+
+    wide = wide_accumulators(model)
+    if wide:  # a log record, not a warning: the HGQ model stays right, only float32 emulation may round
+        logger.warning('trace_minmax: %s', float32_notice(wide))
 
     total = 0.0
     rows = []

@@ -80,6 +80,22 @@ def _hgq_vs_proxy(model, proxy, kind: str, calib) -> tuple[int | None, int | Non
     return c.equal, c.total
 
 
+def _overflow(model, proxy, kind: str, test) -> dict[str, Any] | None:
+    """`HGQ.overflow_report` on the test data: of the HGQ model (values outside its traced ranges, per H-layer), or
+    of the proxy for a proxy or QKeras model (values outside its quantizers' types). None without test data."""
+    if test is None:
+        return None
+    from HGQ.overflow import overflow_report
+
+    which = 'hgq' if kind == 'hgq' else 'proxy'
+    out: dict[str, Any] = {'data': 'test', 'model': which, 'samples': n_samples(test)}
+    try:
+        out['layers'] = overflow_report(model if which == 'hgq' else proxy, test)
+    except (ValueError, TypeError) as e:
+        out.update(layers=[], error=one_line(e))
+    return out
+
+
 def run(args, command: str, with_hls: bool) -> int:
     what = f'hgq {command}'
     check_file(args.model, 'model file', ('.keras', '.h5', '.hdf5'))
@@ -136,12 +152,15 @@ def run(args, command: str, with_hls: bool) -> int:
                 if err is not None:
                     raise compile_error(err, out_dir)
                 count = hls_compare(proxy, hls_model, x)
+                overflow = _overflow(model, proxy, kind, test)
             summary.update({
                 'csim_equal': count.equal, 'csim_total': count.total, 'bit_exact': count.exact,
                 'max_abs_diff': count.max_abs_diff, 'compare_data': 'test' if test is not None else 'calib',
                 'compare_samples': n_samples(x), 'backend': args.backend, 'io_type': args.io_type,
                 'hls_project': HLS_PROJECT,
             })
+            if overflow is not None:
+                summary['overflow'] = overflow
         summary['hgq_vs_proxy_equal'], summary['hgq_vs_proxy_total'] = hgq_eq, hgq_total
         summary['layers'] = [lb.as_dict() for lb in layers]
         summary['versions'] = versions()
@@ -171,6 +190,24 @@ def _print_result(s: dict[str, Any], out_dir: str, with_hls: bool) -> None:
         status = 'BIT-EXACT' if s['bit_exact'] else 'MISMATCH'
         print(f"C sim == proxy   {s['csim_equal']}/{s['csim_total']} outputs on the {s['compare_data']} data "
               f"({s['backend']}, {s['io_type']}): {status}")
+        _print_overflow(s.get('overflow'))
         print(f'hls4ml project   {os.path.join(out_dir, HLS_PROJECT)}')
     print(f'report           {os.path.join(out_dir, "report.html")}')
     print(f'summary          {os.path.join(out_dir, SUMMARY)}')
+
+
+def _print_overflow(overflow: dict[str, Any] | None) -> None:
+    """The overflow table of ``summary['overflow']`` (`hgq convert --test`), indented under a one-line verdict."""
+    if not overflow:
+        return
+    from HGQ.overflow import format_overflow_table
+
+    what = 'HGQ model, traced ranges' if overflow['model'] == 'hgq' else 'proxy model'
+    if overflow.get('error'):
+        print(f"overflow         not computed on the test data: {overflow['error']}")
+        return
+    n_bad = sum(1 for r in overflow['layers'] if r['outside'])
+    print(f"overflow         {n_bad} of {len(overflow['layers'])} quantizers get test values outside their firmware "
+          f"range ({what}, {overflow['samples']} samples)")
+    for line in format_overflow_table(overflow['layers'], count_line=False).splitlines():
+        print(f'  {line}')

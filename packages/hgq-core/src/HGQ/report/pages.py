@@ -48,6 +48,39 @@ def _layer_table(page: Page, layers: Sequence[Mapping[str, Any]]) -> None:
                 'act. bits (max)'], rows, left=(0, 1))
 
 
+def _overflow_section(page: Page, overflow: Mapping[str, Any]) -> None:
+    """The overflow table of `hgq convert --test` (``summary['overflow']``, from `HGQ.overflow_report`)."""
+    page.heading('Overflows on the test data')
+    which = ('the HGQ model, against the ranges traced on the calibration data' if overflow.get('model') == 'hgq'
+             else 'the proxy model, against the types of its quantizers')
+    page.paragraph(
+        f'Values of the {esc(overflow.get("samples", "?"))} test samples outside the range their fixed-point type '
+        f'holds, per activation quantizer ({which}). In the firmware these values wrap (or saturate): the outputs '
+        'then differ from the HGQ model. <i>Max excess bits</i> is the largest log<sub>2</sub>(|v| / 2<sup>m</sup>) '
+        'of those values, 2<sup>m</sup> being the bound of the type (about how many integer bits are missing). '
+        'Remedies: calibration data that covers the test data, or a larger <code>--cover-factor</code>.', 'note')
+    if overflow.get('error'):
+        page.paragraph(f'Not computed: {esc(overflow["error"])}', 'bad')
+        return
+    items = list(overflow.get('layers', []))
+    rows, classes = [], []
+    for r in sorted(items, key=lambda r: -r['outside'] if r['outside'] else 1):
+        e = r.get('max_excess_bits')
+        excess = '–' if not r['outside'] else ('n/a' if e is None else f'{e:.2f}')
+        acc = r.get('accumulator_bits')
+        rows.append([r['layer'], f"{r['outside']:,}", f"{r['total']:,}", f"{r['samples']:,}", excess,
+                     '–' if acc is None else (f'{acc} (&gt; 24)' if r.get('float32_exact') is False else str(acc))])
+        classes.append('bad' if r['outside'] else '')
+    page.table(['quantizer', 'values outside', 'values', 'samples with overflow', 'max excess bits',
+                'accumulator bits'], rows, left=(0,), row_classes=classes, raw_cols=(5,))
+    wide = [r['layer'] for r in items if r.get('float32_exact') is False]
+    if wide:
+        page.paragraph(
+            f'Accumulators wider than float32 holds exactly (24 significant bits): {esc(", ".join(wide))}. The HGQ model '
+            'and the proxy compute these sums in float32 and may differ from the firmware in the last bit even on '
+            'data inside the traced ranges.', 'note')
+
+
 def _versions(page: Page, versions: Mapping[str, str]) -> None:
     page.heading('Versions')
     page.key_values(dict(versions))
@@ -74,8 +107,8 @@ def write_model_report(out_dir: str, summary: Mapping[str, Any], layers: Sequenc
     """Writes the PNGs and ``report.html`` of one model (`hgq convert` / `hgq report`) into ``out_dir``.
 
     ``summary`` is the content of ``summary.json`` (``model``, ``ebops``, ``layers``, ``versions``, and for
-    `hgq convert` ``csim_equal``/``csim_total``, ``backend``, ``io_type``, ``hls_project``). Returns the written
-    files by role.
+    `hgq convert` ``csim_equal``/``csim_total``, ``backend``, ``io_type``, ``hls_project``, and with ``--test``
+    ``overflow``: ``{'model', 'samples', 'layers': HGQ.overflow_report(...)}``). Returns the written files by role.
     """
     name = os.path.basename(str(summary.get('model', 'model')))
     converted = summary.get('csim_total') is not None
@@ -90,6 +123,10 @@ def write_model_report(out_dir: str, summary: Mapping[str, Any], layers: Sequenc
     if summary.get('hgq_vs_proxy_total'):
         ok = summary['hgq_vs_proxy_equal'] == summary['hgq_vs_proxy_total']
         cards.append(('proxy == model (calib.)', 'yes' if ok else 'no', 'ok' if ok else 'bad'))
+    overflow = summary.get('overflow')
+    if overflow and not overflow.get('error'):
+        n = sum(r['outside'] for r in overflow.get('layers', []))
+        cards.append(('test values overflowing', f'{n:,}' if n else 'none', 'bad' if n else 'ok'))
     page.cards(cards)
     facts = {'model file': summary.get('model'), 'model kind': summary.get('kind'),
              'calibration samples': summary.get('calib_samples'), 'cover factor': summary.get('cover_factor'),
@@ -108,6 +145,8 @@ def write_model_report(out_dir: str, summary: Mapping[str, Any], layers: Sequenc
         page.table(['model', 'backend', 'io type', 'outputs equal'],
                    [[name, summary.get('backend'), summary.get('io_type'),
                      exact_cell(summary['csim_equal'], summary['csim_total'])]], left=(0,), raw_cols=(3,))
+    if summary.get('overflow'):
+        _overflow_section(page, summary['overflow'])
     if layers:
         pngs.update(_model_sections(page, out_dir, layers, summary.get('layers', []), dpi, ''))
     else:
