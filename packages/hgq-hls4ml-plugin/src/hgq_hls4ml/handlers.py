@@ -8,7 +8,9 @@ looks up before the bare class name, so they take precedence over hls4ml's built
 from __future__ import annotations
 
 import numpy as np
-from hls4ml.converters.keras_v3._base import KerasV3LayerHandler
+from ._hls4ml_compat import keras_v3_handler_base
+
+KerasV3LayerHandler = keras_v3_handler_base()
 
 QUANTIZER_PATHS = ('HGQ.proxy.fixed_point_quantizer.FixedPointQuantizer',)
 UNARY_LUT_PATHS = ('HGQ.proxy.unary_lut.UnaryLUT',)

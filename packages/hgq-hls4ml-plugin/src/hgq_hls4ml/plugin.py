@@ -51,11 +51,11 @@ def register(register_backend=None, register_writer=None, **_ignored) -> bool:
 
 
 def _register() -> None:
-    from hls4ml.model.flow import get_flow
     from hls4ml.model.layers import register_layer
     from hls4ml.model.optimizer import get_available_passes, register_pass
 
     from . import handlers  # noqa: F401  (defines the Keras-v3 handlers)
+    from ._hls4ml_compat import flow_passes
     from .layers import HGQFixedPointQuantizer, HGQUnaryLUT
     from .precision import HGQPrecisionPropagation
 
@@ -64,8 +64,7 @@ def _register() -> None:
 
     if PASS_NAME not in get_available_passes():
         register_pass(PASS_NAME, HGQPrecisionPropagation)
-    convert = get_flow('convert')
-    opts = convert._optimizers
+    opts = flow_passes('convert')
     if PASS_NAME not in opts:
         anchor = 'bit_exact' if 'bit_exact' in opts else 'infer_precision_types'
         opts.insert(opts.index(anchor) if anchor in opts else len(opts), PASS_NAME)

@@ -22,16 +22,10 @@ from __future__ import annotations
 
 from hls4ml.model.optimizer import OptimizerPass
 
+from ._hls4ml_compat import conv1d_same_pad_pass, flow_passes, inserting_before, repack_layer
+
 PASS_NAME = 'hgq_zero_padding_before_conv1d'
 FLATTEN_PASS_NAME = 'hgq_repack_flatten'
-
-
-def _hls4ml_pass(backend: str):
-    if backend == 'catapult':
-        from hls4ml.backends.catapult.passes.conv_same_pad import InsertZeroPaddingBeforeConv1D
-    else:
-        from hls4ml.backends.vivado.passes.conv_same_pad import InsertZeroPaddingBeforeConv1D
-    return InsertZeroPaddingBeforeConv1D()
 
 
 def zero_padding_pass(backend: str) -> type[OptimizerPass]:
@@ -41,22 +35,14 @@ def zero_padding_pass(backend: str) -> type[OptimizerPass]:
         """Inserts the io_stream ZeroPadding1D of a 'same' Conv1D directly before that Conv1D."""
 
         def __init__(self):
-            self._inner = _hls4ml_pass(backend)
+            self._inner = conv1d_same_pad_pass(backend)
 
         def match(self, node) -> bool:
             return self._inner.match(node)
 
         def transform(self, model, node) -> bool:
-            insert = model.insert_node
-
-            def insert_before_this_conv(new_node, before=None, input_idx=0):
-                return insert(new_node, before=node if before is None else before, input_idx=input_idx)
-
-            model.insert_node = insert_before_this_conv
-            try:
+            with inserting_before(model, node):
                 return self._inner.transform(model, node)
-            finally:
-                del model.insert_node  # back to the ModelGraph method
 
     ZeroPaddingBeforeConv1D.__name__ = ZeroPaddingBeforeConv1D.__qualname__ = f'{backend.title()}ZeroPaddingBeforeConv1D'
     return ZeroPaddingBeforeConv1D
@@ -86,19 +72,15 @@ class RepackFlattenForStrictConsumers(OptimizerPass):
         return any(not _reads_repacked_streams(n) for n in consumers)
 
     def transform(self, model, node) -> bool:
-        from hls4ml.backends.fpga.passes.repack_stream import Repack
-
-        repack = model.make_node(Repack, f'repack_{node.name}', {'target_shape': node.get_attr('target_shape')},
+        repack = model.make_node(repack_layer(), f'repack_{node.name}', {'target_shape': node.get_attr('target_shape')},
                                  node.inputs.copy())
-        repack.attributes[repack.name].type = node.attributes[node.name].type
+        repack.get_output_variable().type = node.get_output_variable().type
         model.replace_node(node, repack)
         return True
 
 
 def _insert_before(flow_name: str, pass_name: str, anchor: str) -> None:
-    from hls4ml.model.flow import get_flow
-
-    opts = get_flow(flow_name)._optimizers
+    opts = flow_passes(flow_name)
     if pass_name not in opts:
         opts.insert(opts.index(anchor) if anchor in opts else 0, pass_name)
 

@@ -6,6 +6,7 @@ from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.model.optimizer import OptimizerPass
 from hls4ml.model.types import FixedPrecisionType, Source
 
+from ._hls4ml_compat import config_params, function_params
 from .codegen import AC_BACKENDS, SourceType, cast_body, element_type, lut_body, quantizer_function
 from .layers import HGQFixedPointQuantizer, HGQUnaryLUT
 
@@ -76,7 +77,7 @@ class HGQQuantizerFunctionTemplate(FunctionCallTemplate):
         self.template = '{namespace}::{fn}<{input_t}, {output_t}>({input}, {output});'
 
     def format(self, node):
-        params = self._default_function_params(node)
+        params = function_params(self, node)
         backend = _backend(node)
         if backend.lower() in AC_BACKENDS:
             body = cast_body(
@@ -113,7 +114,7 @@ class HGQUnaryLUTConfigTemplate(LayerConfigTemplate):
         self.template = _lut_config
 
     def format(self, node):
-        params = self._default_config_params(node)
+        params = config_params(self, node)
         backend = node.model.config.config['Backend']
         params['index_t'], params['index_bits'] = _lut_index_type(node, backend)
         params['table_t'] = node.get_attr('table_t').name
@@ -127,7 +128,7 @@ class HGQUnaryLUTFunctionTemplate(FunctionCallTemplate):
         self.template = 'nnet::hgq_unary_lut<{input_t}, {output_t}, {config}>({input}, {output}, {table});'
 
     def format(self, node):
-        params = self._default_function_params(node)
+        params = function_params(self, node)
         params['table'] = node.get_weights('table').name
         backend = _backend(node)
         if backend.lower() in AC_BACKENDS:
