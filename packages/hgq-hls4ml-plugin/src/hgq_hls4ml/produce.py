@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 
 import numpy as np
 from hls4ml.model.layers import (
@@ -31,7 +31,7 @@ from hls4ml.model.layers import (
     ZeroPadding2D,
 )
 
-from .intervals import QArray, minimal_frac_bits
+from .intervals import QArray, minimal_frac_bits, zero_f
 from .layers import HGQFixedPointQuantizer, HGQUnaryLUT
 
 
@@ -39,27 +39,35 @@ class UnsupportedLayerError(NotImplementedError):
     """Raised for IR layers whose output range the plugin cannot derive exactly."""
 
 
-_RULES: list[tuple[type, Callable]] = []
+@functools.singledispatch
+def produce(node: Layer, inputs: list[QArray]) -> QArray:
+    """Exact intervals of ``node``'s output (before its own result cast).
+
+    The rule is chosen by the node's class, the most specific registered class of its MRO first (so
+    ``DepthwiseConv1D`` gets its own rule, not ``Conv1D``'s). Rules read the node's configuration and weights and
+    never write to it.
+    """
+    raise UnsupportedLayerError(
+        f'hgq-hls4ml-plugin: no exact precision rule for layer {node.name!r} ({node.class_name}). Supported: '
+        + ', '.join(supported_classes())
+        + '. Remove the layer from the proxy model or open an issue.'
+    )
+
+
+def supported_classes() -> list[str]:
+    """Names of the IR layer classes that have a forward rule."""
+    return sorted(c.__name__ for c in produce.registry if c is not object)
 
 
 def rule(*classes: type):
+    """Registers the decorated function as the forward rule of ``classes``."""
+
     def deco(fn):
-        _RULES.append((classes, fn))
+        for cls in classes:
+            produce.register(cls, fn)
         return fn
 
     return deco
-
-
-def produce(node: Layer, inputs: list[QArray]) -> QArray:
-    """Exact intervals of ``node``'s output (before its own result cast)."""
-    for classes, fn in _RULES:
-        if isinstance(node, classes):
-            return fn(node, inputs)
-    raise UnsupportedLayerError(
-        f'hgq-hls4ml-plugin: no exact precision rule for layer {node.name!r} ({node.class_name}). Supported: '
-        + ', '.join(sorted({c.__name__ for cs, _ in _RULES for c in cs}))
-        + '. Remove the layer from the proxy model or open an issue.'
-    )
 
 
 def _weight(node: Layer, name: str) -> np.ndarray | None:
@@ -91,8 +99,8 @@ def _unary_lut(node, inputs):
     nz = ~table.is_zero
     lo, hi = float(table.lo.min()), float(table.hi.max())
     f = float(table.f[nz].max()) if np.any(nz) else -np.inf
-    full = QArray(np.full(shape, lo), np.full(shape, hi), np.full(shape, f))
-    return QArray(full.lo, full.hi, np.where((full.lo == 0) & (full.hi == 0), -np.inf, full.f))
+    lo, hi = np.full(shape, lo), np.full(shape, hi)
+    return QArray(lo, hi, zero_f(lo, hi, np.full(shape, f)))
 
 
 @rule(Dense)
@@ -173,32 +181,35 @@ def _conv(node, inputs):
 @rule(Pooling1D, Pooling2D)
 def _pool(node, inputs):
     x = inputs[0]
-    if node.get_attr('pool_op') == 'Max':
-        rank = 1 if isinstance(node, Pooling1D) else 2
-        ch = x.shape[-1]
-        patches = _pad_and_patches(node, x, rank)  # (P, W*ch) with padded entries as exact zeros
-        n = patches.shape[1] // ch
-        lo, hi, f = (a.reshape(-1, n, ch) for a in (patches.lo, patches.hi, patches.f))
-        valid = _valid_positions(node, x, rank).reshape(-1, n, ch)
-        out = QArray(
-            np.where(valid, lo, -np.inf).max(axis=1), np.where(valid, hi, -np.inf).max(axis=1), np.where(valid, f, -np.inf).max(axis=1)
+    out = _max_pool(node, x) if node.get_attr('pool_op') == 'Max' else _average_pool(node, x)
+    return QArray(out.lo, out.hi, zero_f(out.lo, out.hi, out.f)).reshape(_output_shape(node))
+
+
+def _max_pool(node, x: QArray) -> QArray:
+    rank = 1 if isinstance(node, Pooling1D) else 2
+    ch = x.shape[-1]
+    patches = _pad_and_patches(node, x, rank)  # (P, W*ch) with padded entries as exact zeros
+    n = patches.shape[1] // ch
+    lo, hi, f = (a.reshape(-1, n, ch) for a in (patches.lo, patches.hi, patches.f))
+    valid = _valid_positions(node, x, rank).reshape(-1, n, ch)
+    return QArray(*(np.where(valid, a, -np.inf).max(axis=1) for a in (lo, hi, f)))
+
+
+def _average_pool(node, x: QArray) -> QArray:
+    sums, counts = average_pool_sums(node, x)
+    every = sorted({int(c) for c in counts})
+    bad = [c for c in every if c & (c - 1)]
+    if bad:
+        same = len(every) > 1
+        raise UnsupportedLayerError(
+            f'Average pooling {node.name!r} divides by {bad[0]}, which is not a power of two'
+            + (f" (padding='same': its windows average {every} values)" if same else '')
+            + ': the firmware division cannot match the Keras proxy bit for bit. Use a pool size whose product '
+            'is a power of two'
+            + (", and an input size for which every 'same' window holds a power-of-two number of values (or "
+               "padding='valid')." if same else '.')
         )
-    else:
-        sums, counts = average_pool_sums(node, x)
-        every = sorted({int(c) for c in counts})
-        bad = [c for c in every if c & (c - 1)]
-        if bad:
-            same = len(every) > 1
-            raise UnsupportedLayerError(
-                f'Average pooling {node.name!r} divides by {bad[0]}, which is not a power of two'
-                + (f" (padding='same': its windows average {every} values)" if same else '')
-                + ': the firmware division cannot match the Keras proxy bit for bit. Use a pool size whose product '
-                'is a power of two'
-                + (", and an input size for which every 'same' window holds a power-of-two number of values (or "
-                   "padding='valid')." if same else '.')
-            )
-        out = sums.scale_each(1.0 / counts[:, None])
-    return QArray(out.lo, out.hi, np.where((out.lo == 0) & (out.hi == 0), -np.inf, out.f)).reshape(_output_shape(node))
+    return sums.scale_each(1.0 / counts[:, None])
 
 
 def _valid_positions(node, x: QArray, rank: int) -> np.ndarray:
@@ -265,7 +276,7 @@ def _batchnorm(node, inputs):
     c1, c2 = x.lo * scale, x.hi * scale
     lo, hi = np.minimum(c1, c2) + bias, np.maximum(c1, c2) + bias
     f = np.maximum(np.where(scale != 0, x.f + minimal_frac_bits(scale), -np.inf), minimal_frac_bits(bias))
-    return QArray(lo, hi, np.where((lo == 0) & (hi == 0), -np.inf, f))
+    return QArray(lo, hi, zero_f(lo, hi, f))
 
 
 @rule(Concatenate)
@@ -296,7 +307,7 @@ def _merge(node, inputs):
     if op == 'multiply':
         cands = np.stack([a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi])
         lo, hi = cands.min(axis=0), cands.max(axis=0)
-        return QArray(lo, hi, np.where((lo == 0) & (hi == 0), -np.inf, a.f + b.f))
+        return QArray(lo, hi, zero_f(lo, hi, a.f + b.f))
     raise UnsupportedLayerError(f'Merge layer {node.name!r}: operation {op!r} is not supported.')
 
 
@@ -336,16 +347,16 @@ def _activation(node, inputs):
         passed = x.hi > theta
         lo = np.where(passed, np.minimum(0.0, np.where(x.lo > theta, x.lo, 0.0)), 0.0)
         hi = np.where(passed, np.maximum(x.hi, 0.0), 0.0)
-        return QArray(lo, hi, np.where((lo == 0) & (hi == 0), -np.inf, x.f))
+        return QArray(lo, hi, zero_f(lo, hi, x.f))
     if act == 'leakyrelu':
         alpha = float(node.get_attr('activ_param', 0.0))
         neg = QArray(np.minimum(x.lo, 0.0), np.minimum(x.hi, 0.0), x.f).scale(alpha)
         pos = x.relu()
         lo = np.minimum(neg.lo, pos.lo)
         hi = np.maximum(neg.hi, pos.hi)
-        return QArray(lo, hi, np.where((lo == 0) & (hi == 0), -np.inf, np.maximum(neg.f, pos.f)))
+        return QArray(lo, hi, zero_f(lo, hi, np.maximum(neg.f, pos.f)))
     if act in NATIVE_ACTIVATIONS:
-        return _native_activation(node, act, x)
+        return _native_activation(act, x)
     raise UnsupportedLayerError(
         f'Activation {node.name!r} ({act}) has no exact hls4ml implementation; convert it to a UnaryLUT '
         '(to_proxy_model(..., unary_lut_max_table_size=N)).'
@@ -357,9 +368,16 @@ NATIVE_FRAC_BITS = 18
 """Resolution assumed for the output of hls4ml's own (table-based, approximate) activations."""
 
 
-def _native_activation(node, act: str, x: QArray) -> QArray:
+def native_activation(node: Layer) -> str | None:
+    """The name of hls4ml's own table activation (tanh, sigmoid, softmax) that ``node`` computes, or None."""
+    if not isinstance(node, Activation):
+        return None
+    act = str(node.get_attr('activation', '')).lower()
+    return act if act in NATIVE_ACTIVATIONS else None
+
+
+def _native_activation(act: str, x: QArray) -> QArray:
     """hls4ml's own table activations: only the output range is known; they are not bit-exact."""
-    node.set_attr('hgq_native_activation', act)
     if act == 'softmax':
         lo, hi = np.zeros(x.shape), np.ones(x.shape)
     else:
