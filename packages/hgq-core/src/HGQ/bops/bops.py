@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,23 +10,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..graph import iter_hgq_layers, iter_layers
 from ..layers.base import HLayerBase
 
-
-def iter_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
-    """Yields every layer of ``model``, descending into nested models (depth first, in order)."""
-    for layer in getattr(model, 'layers', []):
-        if isinstance(layer, keras.Model):
-            yield from iter_layers(layer)
-        else:
-            yield layer
-
-
-def iter_hgq_layers(model: keras.layers.Layer) -> Iterator[HLayerBase]:
-    """Yields every H-layer of ``model``, nested models included."""
-    for layer in iter_layers(model):
-        if isinstance(layer, HLayerBase):
-            yield layer
+__all__ = ['CalibratedBOPs', 'FreeBOPs', 'ResetMinMax', 'iter_hgq_layers', 'iter_layers', 'trace_minmax']
 
 
 def _batches(dataset: Any, bsz: int) -> Iterator[Any]:
@@ -112,15 +100,36 @@ def trace_minmax(
 
     Returns:
         The total exact BOPs (float), or ``(bops, predictions)``.
-
-    Kernel layers whose exact sum needs more than float32's 24 significant bits (`HGQ.overflow.accumulator_bits`)
-    are named once per call in a warning of the ``'HGQ'`` logger: there the HGQ model and the proxy, which compute
-    in float32, may differ from the firmware in the last bit.
     """
+    _check_trace_arguments(bsz, cover_factor)
+    layers = _start_recording(model, rst)
+    try:
+        preds = _run_calibration(model, dataset, int(bsz), return_predictions)
+    finally:
+        if not no_bops_computation:
+            for layer in layers:
+                layer.record_minmax = False
+    if cover_factor != 1.0:
+        _widen_ranges(layers, cover_factor)
+    _clamp_ranges(layers)
+    if no_bops_computation:
+        return -1
+    total = _exact_bops(layers, verbose)
+    if return_predictions:
+        return total, _concatenate_predictions(preds)
+    return total
+
+
+# ------------------------------------------------------------------------------- the steps of tracing
+def _check_trace_arguments(bsz, cover_factor) -> None:
     if not isinstance(bsz, (int, np.integer)) or bsz <= 0:
         raise ValueError(f'bsz must be a positive integer, got {bsz!r}.')
     if not cover_factor > 0:
         raise ValueError(f'cover_factor must be > 0, got {cover_factor!r}.')
+
+
+def _start_recording(model: keras.Model, rst: bool) -> list[HLayerBase]:
+    """The H-layers of ``model``, set to record their output ranges (reset first with ``rst``)."""
     layers = list(iter_hgq_layers(model))
     if not layers:
         raise ValueError(f'trace_minmax: model {model.name!r} has no HGQ layers to trace.')
@@ -129,26 +138,29 @@ def trace_minmax(
             layer.reset_minmax()
         layer.record_minmax = True
         layer.save_ranges = True  # traced ranges are worth keeping, also for layers restored from HGQ1 files
+    return layers
 
+
+def _run_calibration(model: keras.Model, dataset, bsz: int, keep_outputs: bool) -> list:
+    """Runs ``model`` on every batch of ``dataset`` (recording the ranges); the outputs as numpy when kept."""
     preds = []
-    try:
-        for batch in _batches(dataset, int(bsz)):
-            out = model(batch, training=False)
-            if return_predictions:
-                preds.append(ops.convert_to_numpy(out) if not isinstance(out, (list, tuple)) else [ops.convert_to_numpy(o) for o in out])
-    finally:
-        if not no_bops_computation:
-            for layer in layers:
-                layer.record_minmax = False
+    for batch in _batches(dataset, bsz):
+        out = model(batch, training=False)
+        if keep_outputs:
+            preds.append(ops.convert_to_numpy(out) if not isinstance(out, (list, tuple)) else [ops.convert_to_numpy(o) for o in out])
+    return preds
 
-    if cover_factor != 1.0:
-        if cover_factor < 1:
-            import warnings
 
-            warnings.warn(f'cover_factor={cover_factor} < 1 will likely result in overflows.', stacklevel=2)
-        for layer in layers:
-            _apply_cover_factor(layer, cover_factor)
+def _widen_ranges(layers: list[HLayerBase], cover_factor: float) -> None:
+    if cover_factor < 1:
+        # stacklevel: the caller of trace_minmax
+        warnings.warn(f'cover_factor={cover_factor} < 1 will likely result in overflows.', stacklevel=3)
+    for layer in layers:
+        _apply_cover_factor(layer, cover_factor)
 
+
+def _clamp_ranges(layers: list[HLayerBase]) -> None:
+    """Clamps the recorded ranges to the output range of a bounded activation (softmax, sigmoid, tanh)."""
     for layer in layers:
         bounds = _activation_clamp(layer)
         if bounds is None or layer.paq._min is None:
@@ -162,15 +174,9 @@ def trace_minmax(
             q._min.assign(ops.maximum(q._min, lo))
             q._max.assign(ops.minimum(q._max, hi))
 
-    if no_bops_computation:
-        return -1
 
-    from ..overflow import float32_notice, logger, wide_accumulators
-
-    wide = wide_accumulators(model)
-    if wide:  # a log record, not a warning: the HGQ model stays right, only float32 emulation may round
-        logger.warning('trace_minmax: %s', float32_notice(wide))
-
+def _exact_bops(layers: list[HLayerBase], verbose: bool) -> float:
+    """The total exact BOPs of ``layers`` (each stored in the layer's ``bops``); a table of them when ``verbose``."""
     total = 0.0
     rows = []
     for layer in layers:
@@ -181,12 +187,13 @@ def trace_minmax(
             rows.append((layer.name, type(layer).__name__, f'{float(np.mean(bw)):.2f}/{int(np.max(bw))}', bops))
     if verbose:
         _print_table(rows)
-
-    if return_predictions:
-        if preds and isinstance(preds[0], list):
-            return total, [np.concatenate(p, axis=0) for p in zip(*preds)]
-        return total, np.concatenate(preds, axis=0)
     return total
+
+
+def _concatenate_predictions(preds: list):
+    if preds and isinstance(preds[0], list):
+        return [np.concatenate(p, axis=0) for p in zip(*preds)]
+    return np.concatenate(preds, axis=0)
 
 
 class ResetMinMax(keras.callbacks.Callback):

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..bops.bops import iter_hgq_layers
+from ..graph import iter_hgq_layers
 from ..layers.base import HLayerBase
 
 BOPS_KEY = 'bops'

@@ -5,7 +5,6 @@ quantized (and BN-fused) weights, and an explicit `FixedPointQuantizer` wherever
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -13,15 +12,17 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..graph import MERGES as _MERGES
+from ..graph import LayerFn, clone_layer, convert_model, iter_hgq_layers, iter_layers
+from ..graph import input_shape_of as _input_shape_of
 from ..layers.base import HLayerBase
 from ..layers.misc import HQuantize
 from ..layers.passive_layers import PLayerBase, Signature
 from ..quantizer.quantizer import FLOOR
 from .fixed_point_quantizer import FixedPointQuantizer
+from .unary_lut import convert_activations_to_lut, refuse_activations_without_table
 
 ENTRY_POINT_GROUP = 'hgq.proxy_converters'
-
-LayerFn = Callable[..., Any]
 
 
 class Namer:
@@ -40,53 +41,10 @@ class Namer:
         return name
 
 
-# ----------------------------------------------------------------------------------- graph walking
-def _functional(model: keras.Model):
-    inner = getattr(model, '_functional', None)
-    if inner is not None:
-        return inner
-    if not hasattr(model, '_run_through_graph'):
-        raise ValueError(
-            f'Model {model.name!r} ({type(model).__name__}) is a subclassed model without a functional graph; '
-            'to_proxy_model needs a Sequential or Functional model.'
-        )
-    return model
-
-
-def run_flattened(model: keras.Model, inputs, layer_fn: Callable[[keras.layers.Layer], LayerFn]):
-    """Re-applies ``model``'s graph to new ``inputs``, replacing each layer by ``layer_fn(layer)``
-    (a callable producing the outputs) and inlining nested models."""
-    if isinstance(model, keras.Sequential) and getattr(model, '_functional', None) is None:
-        raise ValueError(f'Sequential model {model.name!r} is not built; call it on data or give it an input shape.')
-    graph = _functional(model)
-
-    def operation_fn(op):
-        if isinstance(op, keras.Model):
-            return lambda *args, **kwargs: run_flattened(op, args[0] if len(args) == 1 else list(args), layer_fn)
-        return layer_fn(op)
-
-    return graph._run_through_graph(inputs, operation_fn=operation_fn)
-
-
-def convert_model(model: keras.Model, layer_fn: Callable[[keras.layers.Layer], LayerFn], name: str | None = None):
-    """Builds a new flat model with every layer of ``model`` replaced by ``layer_fn(layer)``."""
-    graph = _functional(model)
-    new_inputs = [
-        keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=t._keras_history.operation.name) for t in graph.inputs
-    ]
-    outputs = run_flattened(model, new_inputs, layer_fn)
-    # keep the input structure, so that the proxy takes what the model takes (HGQ1 files list even one input)
-    listed = isinstance(getattr(graph, '_inputs_struct', None), (list, tuple))
-    inputs = new_inputs if listed or len(new_inputs) != 1 else new_inputs[0]
-    return keras.Model(inputs, outputs, name=name or f'{model.name}_proxy')
-
-
 def _identity(*args, **kwargs):
     return args[0] if len(args) == 1 else list(args)
 
 
-_MERGES = (keras.layers.Add, keras.layers.Concatenate, keras.layers.Maximum, keras.layers.Minimum,
-           keras.layers.Multiply, keras.layers.Average, keras.layers.Subtract, keras.layers.Dot)
 _ASSOCIATIVE_MERGES = (keras.layers.Add, keras.layers.Concatenate, keras.layers.Maximum, keras.layers.Minimum,
                        keras.layers.Multiply)
 
@@ -118,28 +76,6 @@ def _call_chain(layers: list[keras.layers.Layer]) -> LayerFn:
         return x
 
     return fn
-
-
-def _input_shape_of(layer: keras.layers.Layer):
-    node = layer._inbound_nodes[0]
-    shapes = [tuple(t.shape) for t in node.input_tensors]
-    return shapes[0] if len(shapes) == 1 else shapes
-
-
-def clone_layer(layer: keras.layers.Layer, name: str, config: dict | None = None, cls=None) -> keras.layers.Layer:
-    """A fresh copy of a plain Keras layer with the same config and weights (built on its input shape)."""
-    if type(layer) is keras.layers.Activation and config is None and cls is None:
-        return keras.layers.Activation(layer.activation, name=name)  # no round trip through a (lambda) config
-    conf = dict(layer.get_config() if config is None else config)
-    conf['name'] = name
-    cls = cls or type(layer)
-    new = cls.from_config(conf)
-    if layer._inbound_nodes and not isinstance(new, _MERGES):
-        new.build(_input_shape_of(layer))
-        weights = layer.get_weights()
-        if weights and len(weights) == len(new.get_weights()):
-            new.set_weights(weights)
-    return new
 
 
 # ---------------------------------------------------------------------------------- HGQ -> Keras
@@ -295,8 +231,6 @@ def _check_hls4ml_supports(layer: keras.layers.Layer) -> None:
 
 
 def _check_traced(model: keras.Model) -> None:
-    from ..bops.bops import iter_hgq_layers
-
     bad = []
     for layer in iter_hgq_layers(model):
         q = layer.paq
@@ -327,8 +261,6 @@ def _foreign_converter(model: Any):
 
 
 def _is_hgq_model(model: Any) -> bool:
-    from ..bops.bops import iter_layers
-
     return isinstance(model, keras.Model) and any(isinstance(layer, (HLayerBase, PLayerBase)) for layer in iter_layers(model))
 
 
@@ -377,8 +309,6 @@ def to_proxy_model(
     _check_traced(model)
     xformer = ProxyLayerXFormer('WRAP' if aggressive else 'SAT')
     proxy = convert_model(model, xformer)
-    from .unary_lut import convert_activations_to_lut, refuse_activations_without_table
-
     if unary_lut_max_table_size is not None and unary_lut_max_table_size > 0:
         proxy = convert_activations_to_lut(proxy, int(unary_lut_max_table_size))
     else:  # no tables: an activation hls4ml has no implementation of cannot be deployed

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from .._keras_compat import inbound_nodes, outbound_nodes
 from ..numerics import OVERFLOW_MODES, ROUNDING_MODES, check_modes, overflow_int, quantize, round_int
 
 
@@ -160,13 +161,13 @@ class FixedPointQuantizer(keras.layers.Layer):
     @property
     def fusible(self) -> bool:
         """True when homogeneous and the producing layer feeds only this quantizer."""
-        if self.heterogeneous or len(self._inbound_nodes) != 1:
+        if self.heterogeneous or len(inbound_nodes(self)) != 1:
             return False
-        parents = self._inbound_nodes[0].parent_nodes
+        parents = inbound_nodes(self)[0].parent_nodes
         if len(parents) != 1:
             return False
         producer = parents[0].operation
-        return len(getattr(producer, '_outbound_nodes', [])) == 1
+        return len(outbound_nodes(producer)) == 1
 
     def get_config(self) -> dict[str, Any]:
         conf = super().get_config()

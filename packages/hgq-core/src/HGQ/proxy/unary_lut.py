@@ -15,6 +15,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from .._keras_compat import inbound_nodes, keras_history, outbound_nodes
+from ..graph import clone_layer, convert_model
 from ..numerics import check_modes, smallest_kif
 from .fixed_point_quantizer import FixedPointQuantizer, gfixed_quantizer
 
@@ -161,7 +163,7 @@ def refuse_activations_without_table(proxy: keras.Model, max_table_size: int) ->
     for layer in proxy.layers:
         if type(layer) is not keras.layers.Activation or is_hls4ml_native(layer.activation):
             continue
-        inputs = layer._inbound_nodes[0].input_tensors if layer._inbound_nodes else []
+        inputs = inbound_nodes(layer)[0].input_tensors if inbound_nodes(layer) else []
         kif_in = _input_format(inputs[0]) if len(inputs) == 1 else None
         raise _no_table_error(layer, (0, 1, 0) if kif_in == _NO_VALUES else kif_in, max_table_size)
 
@@ -193,22 +195,22 @@ _NO_VALUES = ()  # input format of a tensor whose elements are all pruned (alway
 def _input_format(tensor) -> tuple[int, int, int] | tuple[()] | None:
     """``(keep_negative, int_bits, frac_bits)`` covering every element of ``tensor``, from the quantizers that
     fix its value grid, looking through reshapes, max pooling and concatenation; None when unknown."""
-    op = tensor._keras_history.operation
+    op = keras_history(tensor).operation
     while isinstance(op, _PASS_THROUGH):
-        tensor = op._inbound_nodes[0].input_tensors[0]
-        op = tensor._keras_history.operation
+        tensor = inbound_nodes(op)[0].input_tensors[0]
+        op = keras_history(tensor).operation
     if isinstance(op, (keras.layers.AveragePooling1D, keras.layers.AveragePooling2D)):
         # a mean over a power-of-two number of values only adds fractional bits
-        counts = average_pool_counts(op, tuple(op._inbound_nodes[0].input_tensors[0].shape))
+        counts = average_pool_counts(op, tuple(inbound_nodes(op)[0].input_tensors[0].shape))
         if any(c & (c - 1) for c in counts):
             return None
-        inner = _input_format(op._inbound_nodes[0].input_tensors[0])
+        inner = _input_format(inbound_nodes(op)[0].input_tensors[0])
         if not inner:
             return inner
         k, i, f = inner
         return k, i, f + max(counts).bit_length() - 1
     if isinstance(op, keras.layers.Concatenate):
-        parts = [_input_format(t) for t in op._inbound_nodes[0].input_tensors]
+        parts = [_input_format(t) for t in inbound_nodes(op)[0].input_tensors]
         if any(p is None for p in parts):
             return None
         parts = [p for p in parts if p != _NO_VALUES]
@@ -225,9 +227,9 @@ def _input_format(tensor) -> tuple[int, int, int] | tuple[()] | None:
 def _table_frac_bits(layer: keras.layers.Layer) -> int | None:
     """Fractional bits the table needs so that the quantizer after the activation still rounds exactly
     (TRN: its own; RND: one more); None keeps the exact float32 values."""
-    if len(layer._outbound_nodes) != 1:
+    if len(outbound_nodes(layer)) != 1:
         return None
-    q = layer._outbound_nodes[0].operation
+    q = outbound_nodes(layer)[0].operation
     if not isinstance(q, FixedPointQuantizer):
         return None
     k, b, i = q.kbi()
@@ -240,12 +242,12 @@ def _table_frac_bits(layer: keras.layers.Layer) -> int | None:
 
 def lut_for(layer: keras.layers.Layer, max_table_size: int) -> UnaryLUT | None:
     """A `UnaryLUT` equivalent to an `Activation` layer of a proxy model, or None if not applicable."""
-    if type(layer) is not keras.layers.Activation or len(layer._inbound_nodes) != 1:
+    if type(layer) is not keras.layers.Activation or len(inbound_nodes(layer)) != 1:
         return None
     act = layer.activation
     if _is_keras_activation(act, _KEEP):
         return None
-    inputs = layer._inbound_nodes[0].input_tensors
+    inputs = inbound_nodes(layer)[0].input_tensors
     if len(inputs) != 1:
         return None
     kif_in = _input_format(inputs[0])
@@ -275,8 +277,6 @@ def lut_for(layer: keras.layers.Layer, max_table_size: int) -> UnaryLUT | None:
 def convert_activations_to_lut(proxy: keras.Model, max_table_size: int) -> keras.Model:
     """Replaces the proxy's element-wise activations by lookup tables where the table has at most
     ``max_table_size`` entries. The quantizer after each activation stays and rounds the table values."""
-    from .convert import clone_layer, convert_model
-
     def layer_fn(layer):
         new = lut_for(layer, max_table_size) or clone_layer(layer, layer.name)
 
