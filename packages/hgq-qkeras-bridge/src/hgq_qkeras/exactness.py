@@ -1,6 +1,8 @@
 """Exactness counts: QKeras vs proxy, proxy vs hls4ml C simulation, and hls4ml's own QKeras path vs QKeras.
 
-Run ``python -m hgq_qkeras.exactness`` for a table over the example models (``--help`` for options).
+Run ``python -m hgq_qkeras.exactness`` for a table over the example models (``--help`` for options). The
+C-simulation columns need the optional extra ``hgq-qkeras-bridge[hls4ml]`` (hls4ml and hgq-hls4ml-plugin); the
+bridge reaches the plugin only through hls4ml.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import argparse
 import os
 import tempfile
 import warnings
+from importlib.metadata import entry_points
 
 import numpy as np
 from HGQ.utils.exactness import count_equal
@@ -35,14 +38,34 @@ def proxy_outputs(proxy, x: np.ndarray) -> np.ndarray:
     return np.asarray(proxy.predict(x, verbose=0, batch_size=256))
 
 
+USELESS_PRECISION = 'fixed<1,0>'
+"""Default precision of the C-simulation conversions: any type the plugin fails to set breaks the result."""
+
+
 def csim_outputs(proxy, x: np.ndarray, backend: str, io_type: str, output_dir: str | None = None) -> np.ndarray:
-    """Outputs of the hls4ml C simulation of ``proxy`` (plugin path, default precision ``fixed<1,0>``)."""
-    from hgq_hls4ml.testing import convert
+    """Outputs of the hls4ml C simulation of ``proxy`` (plugin path, default precision ``fixed<1,0>``).
+
+    Needs the optional extra ``hgq-qkeras-bridge[hls4ml]`` (hls4ml and hgq-hls4ml-plugin). The bridge never
+    imports the plugin: hls4ml loads it through its ``hls4ml.backends`` entry point.
+    """
+    _require_plugin()
+    import hls4ml
 
     output_dir = output_dir or tempfile.mkdtemp(prefix='hgq_qk_')
-    hls_model = convert(proxy, io_type=io_type, backend=backend, output_dir=output_dir)
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        proxy, hls_config={'Model': {'Precision': USELESS_PRECISION, 'ReuseFactor': 1}}, io_type=io_type,
+        backend=backend, output_dir=output_dir, allow_da_fallback=False,
+    )
     hls_model.compile()
     return np.asarray(hls_model.predict(np.ascontiguousarray(x, dtype=np.float32)))
+
+
+def _require_plugin() -> None:
+    if not any(ep.name == 'hgq' for ep in entry_points().select(group='hls4ml.backends')):
+        raise ModuleNotFoundError(
+            'hgq_qkeras.exactness: the C-simulation counts need hls4ml and hgq-hls4ml-plugin: '
+            'pip install "hgq-qkeras-bridge[hls4ml]".'
+        )
 
 
 def hls4ml_native_outputs(qmodel, x: np.ndarray, backend: str, io_type: str, output_dir: str | None = None):
