@@ -55,9 +55,10 @@ def _bn_signature(kernel_layer: type) -> inspect.Signature:
 class HBatchNormBase(HLayerBase):
     """Mixin that fuses a BatchNorm into the kernel and bias of a kernel H-layer.
 
-    Concrete layers put it first among their bases (``class HDenseBatchNorm(HBatchNormBase, HDense)``) and
-    provide ``_apply_kernel(x, kernel)``, ``_add_bias(z, bias)`` and ``_differentiable_bops(input_bw,
-    kernel_bw)``. The BN axis is the channel axis of the output (``channel_loc``).
+    Concrete layers put it first among their bases (``class HDenseBatchNorm(HBatchNormBase, HDense)``); the kernel
+    layer provides the kernel op (``_apply_kernel``, ``_add_bias``, ``_differentiable_bops``) and its arguments,
+    which the mixin passes on through ``*args, **kwargs``; the mixin replaces `_kernel_forward` in training and
+    `fused_kernel` / `fused_bias`. The BN axis is the channel axis of the output (``channel_loc``).
 
     Args:
         momentum: Moving-average momentum of the statistics.
@@ -68,7 +69,7 @@ class HBatchNormBase(HLayerBase):
             beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: As
             `keras.layers.BatchNormalization` (``beta_*`` refer to the BN shift ``bn_beta``, not to the BOPs
             strength ``beta``).
-        **kwargs: Arguments of the kernel layer.
+        *args, **kwargs: Arguments of the kernel layer.
     """
 
     _delayed_kernel_bits_adaption = not _ADAPT_AT_BUILD
