@@ -104,9 +104,9 @@ def test_lookup_table_too_large():
         to_proxy_model(model, unary_lut_max_table_size=64)
 
 
-def test_batchnorm_with_epsilon():
+def test_batchnorm_with_epsilon_as_output():
     layer = q().QBatchNormalization(name='bn')  # default epsilon=1e-3: scale is not a power of two
-    _refused(_model(_dense(), layer), "'bn'", 'not a power of two', 'epsilon=0')
+    _refused(_model(_dense(), layer), "'bn'", 'not a power of two', 'epsilon=0', 'QActivation(quantized_bits')
 
 
 def test_depth_multiplier():

@@ -32,6 +32,7 @@ __all__ = [
     'QKerasConversionError',
     'UnsupportedQKerasError',
     '__version__',
+    'agreement',
     'check_environment',
     'is_qkeras_model',
     'qkeras_flavour',
@@ -44,4 +45,8 @@ def __getattr__(name: str) -> Any:
         from . import convert
 
         return getattr(convert, name)
+    if name == 'agreement':
+        from .qkeras_agreement import agreement
+
+        return agreement
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

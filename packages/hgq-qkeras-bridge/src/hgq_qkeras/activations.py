@@ -15,11 +15,17 @@ from .quantizers import Fixed, Identity, Lookup, Plan, Relu, describe
 
 MAX_TABLE_BITS = 32
 """Widest table value the firmware type may need (bits of its exact fixed-point container)."""
+FLOAT32_BITS = 24
+"""Significand bits of float32: a quantizer output of at most this many bits is exact in float32."""
 
 
-def quantizer_layer(fmt: FixedFormat, name: str) -> FixedPointQuantizer:
-    """The proxy layer for one homogeneous ``ap_fixed`` cast."""
-    return FixedPointQuantizer(fmt.keep_negative, fmt.bits, fmt.integers, fmt.RND, fmt.SAT, name=name)
+def quantizer_layer(fmt: FixedFormat, name: str, dtype: str = 'float32') -> FixedPointQuantizer:
+    """The proxy layer for one homogeneous ``ap_fixed`` cast (``dtype='float64'`` on wide inputs)."""
+    return FixedPointQuantizer(fmt.keep_negative, fmt.bits, fmt.integers, fmt.RND, fmt.SAT, name=name, dtype=dtype)
+
+
+def _dtype(x: ProxyTensor) -> str:
+    return 'float64' if x.wide else 'float32'
 
 
 def apply_plan(ctx: Context, plan: Plan, x: ProxyTensor, name: str, where: str) -> ProxyTensor:
@@ -37,11 +43,13 @@ def apply_plan(ctx: Context, plan: Plan, x: ProxyTensor, name: str, where: str) 
     if x.raw_input and not isinstance(plan, (Fixed, Lookup)):
         raise _unquantized_input(x, where)
     if isinstance(plan, Relu):
-        y = keras.layers.Activation('relu', name=ctx.name(name))(x.tensor)
-        return ProxyTensor(y, None, False, x.origin)
+        y = keras.layers.Activation('relu', name=ctx.name(name), dtype=_dtype(x))(x.tensor)
+        res = x.resolution()
+        step, bound = res if res is not None else (None, None)
+        return ProxyTensor(y, None, False, x.origin, wide=x.wide, step=step, bound=bound)
     if isinstance(plan, Fixed):
-        y = quantizer_layer(plan.fmt, ctx.name(name))(x.tensor)
-        return ProxyTensor(y, plan.fmt, False, x.origin)
+        y = quantizer_layer(plan.fmt, ctx.name(name), _dtype(x))(x.tensor)
+        return ProxyTensor(y, plan.fmt, False, x.origin, wide=x.wide and plan.fmt.bits > FLOAT32_BITS)
     return _lookup(ctx, plan, x, name, where)
 
 
@@ -83,7 +91,7 @@ def _lookup(ctx: Context, plan: Lookup, x: ProxyTensor, name: str, where: str) -
             f'{where}: the outputs of {describe(plan.fn)} need {out.bits} bits as fixed-point numbers (more than '
             f'{MAX_TABLE_BITS}); they are not short fixed-point values.'
         )
-    q = quantizer_layer(fmt, ctx.name(f'{name}_input'))(x.tensor)
+    q = quantizer_layer(fmt, ctx.name(f'{name}_input'), _dtype(x))(x.tensor)
     kif_out = out.kif
     lut = UnaryLUT(fmt.kif, kif_out, 'TRN', 'WRAP', table=table, name=ctx.name(name))
     return ProxyTensor(lut(q), out, False, x.origin)

@@ -20,12 +20,28 @@ class ProxyTensor:
             possibly through reshapes, max pooling or dropout), else None.
         raw_input: True for a model input no quantizer has seen yet.
         origin: Name of the QKeras layer (or input) that produced it, for messages.
+        wide: True for float64 values that float32 may not hold (the exact output of a QBatchNormalization
+            whose scale is not a power of two); only a fixed-point quantizer may read them.
+        step: Every value is a multiple of ``step`` (known without a grid after weight layers), else None.
+        bound: Every value is at most ``bound`` in magnitude, else None.
     """
 
     tensor: Any
     grid: FixedFormat | None = None
     raw_input: bool = False
     origin: str = ''
+    wide: bool = False
+    step: float | None = None
+    bound: float | None = None
+
+    def resolution(self) -> tuple[float, float] | None:
+        """``(step, bound)``: the values are multiples of ``step``, at most ``bound`` in magnitude; None if unknown."""
+        if self.grid is not None:
+            g = self.grid
+            return 2.0 ** -g.frac_bits, 2.0 ** (g.integers - g.keep_negative)
+        if self.step is not None and self.bound is not None:
+            return self.step, self.bound
+        return None
 
 
 @dataclass
@@ -33,6 +49,7 @@ class Options:
     """Conversion options (see `hgq_qkeras.to_proxy_model`)."""
 
     unary_lut_max_table_size: int = 65536
+    strict: bool = False
 
 
 @dataclass
@@ -41,6 +58,8 @@ class Context:
 
     options: Options = field(default_factory=Options)
     namer: Namer = field(default_factory=Namer)
+    rounded_in_qkeras: list[str] = field(default_factory=list)
+    """QKeras layers that QKeras rounds in float32 where the proxy (like the firmware) computes exactly."""
 
     def name(self, base: str) -> str:
         return self.namer(base)

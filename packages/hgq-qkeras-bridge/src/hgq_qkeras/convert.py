@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 
 from .context import Context, Options, ProxyTensor
 from .environment import LEGACY, check_environment, qkeras_flavour
 from .errors import QKerasConversionError
 from .graph import model_io, run_graph
-from .layers import convert_layer
+from .layers import convert_layer, wide_input_error
 
 DEFAULT_UNARY_LUT_MAX_TABLE_SIZE = 65536
 
@@ -30,6 +32,8 @@ def to_proxy_model(
     qmodel,
     unary_lut_max_table_size: int = DEFAULT_UNARY_LUT_MAX_TABLE_SIZE,
     name: str | None = None,
+    strict: bool = False,
+    calibration_data=None,
 ) -> keras.Model:
     """Converts a QKeras model into a bit-exact Keras 3 proxy model for hls4ml.
 
@@ -45,6 +49,15 @@ def to_proxy_model(
         unary_lut_max_table_size: Largest lookup table (entries) allowed for quantizers that are not plain
             fixed-point casts (quantized_tanh, quantized_sigmoid, binary, ternary, po2, ...).
         name: Name of the proxy model (default ``<qmodel.name>_proxy``).
+        strict: Refuse every layer that QKeras itself rounds in float32 (a ``QBatchNormalization`` whose scale
+            ``gamma/sqrt(variance + epsilon)`` is not a power of two, e.g. with the default ``epsilon=1e-3``), so
+            that the proxy equals QKeras bit for bit or there is no proxy. With ``strict=False`` (default) such a
+            layer becomes an exact ``x * scale + offset`` in float64 (what the firmware computes), followed by
+            its quantizer in float64; the proxy then equals the firmware bit for bit and QKeras wherever
+            QKeras's float32 rounding does not cross a quantization step.
+        calibration_data: Inputs (an array, or a list for several inputs) on which the agreement between QKeras
+            and the proxy is counted when ``strict=False`` made such a layer; a warning gives the count when it
+            is not 100%. Without it the warning says the agreement was not measured.
 
     Returns:
         The proxy model (Keras 3).
@@ -63,7 +76,7 @@ def to_proxy_model(
         )
     if int(unary_lut_max_table_size) < 1:
         raise ValueError(f'unary_lut_max_table_size must be positive, got {unary_lut_max_table_size!r}.')
-    ctx = Context(Options(unary_lut_max_table_size=int(unary_lut_max_table_size)))
+    ctx = Context(Options(unary_lut_max_table_size=int(unary_lut_max_table_size), strict=bool(strict)))
     q_inputs, _ = model_io(qmodel)
     values = []
     for t in q_inputs:
@@ -74,8 +87,31 @@ def to_proxy_model(
     raw = [o.origin for o in outputs if o.raw_input]
     if raw:
         raise QKerasConversionError(f'Model output(s) come straight from the input(s) {raw}; nothing to convert.')
+    for o in outputs:
+        if o.wide:
+            raise wide_input_error('the model output', o)
     ins = [v.tensor for v in values]
     outs = [o.tensor for o in outputs]
-    return keras.Model(
+    proxy = keras.Model(
         ins[0] if len(ins) == 1 else ins, outs[0] if len(outs) == 1 else outs, name=name or f'{qmodel.name}_proxy'
     )
+    if ctx.rounded_in_qkeras:
+        _report_agreement(qmodel, proxy, ctx.rounded_in_qkeras, calibration_data)
+    return proxy
+
+
+def _report_agreement(qmodel, proxy, layers: list[str], data) -> None:
+    """Warns that QKeras rounds where the proxy does not, with the agreement on ``data`` when it is given."""
+    from .qkeras_agreement import agreement
+
+    what = (f'QBatchNormalization layer(s) {layers} have a scale that is not a power of two: QKeras rounds '
+            'x * scale + offset in float32, while the proxy computes it exactly, as the firmware does')
+    if data is None:
+        warnings.warn(f'{what}. The agreement with QKeras was not measured: pass calibration_data=... to count it, '
+                      'or strict=True to refuse such layers.', stacklevel=3)
+        return
+    equal, total = agreement(qmodel, proxy, data)
+    if equal < total:
+        warnings.warn(f'{what}. The proxy (and the firmware) equal QKeras on {equal} of {total} outputs of '
+                      f'calibration_data ({total - equal} differ by a quantization step where QKeras\'s float32 '
+                      'rounding crosses one). Use strict=True to refuse such layers.', stacklevel=3)

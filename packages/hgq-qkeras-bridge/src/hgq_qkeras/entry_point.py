@@ -21,7 +21,8 @@ class QKerasConverter:
         except Exception:
             return False
 
-    def convert(self, model, aggressive: bool = True, unary_lut_max_table_size: int = -1, **_ignored):
+    def convert(self, model, aggressive: bool = True, unary_lut_max_table_size: int = -1, strict: bool = False,
+                calibration_data=None, **_ignored):
         """Converts ``model`` with `hgq_qkeras.to_proxy_model`.
 
         Args:
@@ -36,7 +37,7 @@ class QKerasConverter:
         del aggressive
         size = unary_lut_max_table_size if unary_lut_max_table_size and unary_lut_max_table_size > 0 else (
             DEFAULT_UNARY_LUT_MAX_TABLE_SIZE)
-        return to_proxy_model(model, unary_lut_max_table_size=size)
+        return to_proxy_model(model, unary_lut_max_table_size=size, strict=strict, calibration_data=calibration_data)
 
 
 converter = QKerasConverter()

@@ -7,6 +7,7 @@ returns the output `ProxyTensor`s. Weight-carrying layers take the weights QKera
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import keras
@@ -15,7 +16,16 @@ import numpy as np
 from .activations import apply_plan
 from .context import Context, ProxyTensor, where
 from .errors import UnsupportedQKerasError
-from .normalization import affine_layer, affine_weights, apply_scale, qbatchnorm_scale_offset
+from .normalization import (
+    FLOAT64_BITS,
+    STRICT_HINT,
+    affine_layer,
+    affine_weights,
+    apply_scale,
+    exact_sum_bits,
+    qbatchnorm_constants,
+)
+from .numerics import frac_bits
 from .quantizers import activation_plan
 from .weights import applied_weights, check_weight_quantizer, quantize_weight, validate_weight
 
@@ -46,10 +56,23 @@ def convert_layer(ctx: Context, layer, inputs: list[ProxyTensor]) -> list[ProxyT
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _one(layer, inputs: list[ProxyTensor], allow_raw: bool = False) -> ProxyTensor:
+def wide_input_error(reader: str, x: ProxyTensor) -> UnsupportedQKerasError:
+    """The error for a layer (or model output) that reads an exact, float64-wide QBatchNormalization output."""
+    return UnsupportedQKerasError(
+        f'{reader} reads the output of {x.origin!r}, a QBatchNormalization whose scale is not a power of two. The '
+        'firmware computes x * scale + offset exactly, with more bits than float32 holds, so the proxy can match it '
+        f'only if a fixed-point quantizer reads it directly: put QActivation(quantized_bits(...)) or '
+        f'QActivation(quantized_relu(...)) right after {x.origin!r}, or make its scale a power of two '
+        '(epsilon=0 with the default power-of-two quantizers).'
+    )
+
+
+def _one(layer, inputs: list[ProxyTensor], allow_raw: bool = False, allow_wide: bool = False) -> ProxyTensor:
     if len(inputs) != 1:
         raise UnsupportedQKerasError(f'{where(layer)} has {len(inputs)} inputs; expected one.')
     x = inputs[0]
+    if x.wide and not allow_wide:
+        raise wide_input_error(where(layer), x)
     if x.raw_input and not allow_raw:
         raise UnsupportedQKerasError(
             f'{where(layer)} reads the model input {x.origin!r} before any quantizer. Every input must be '
@@ -119,6 +142,34 @@ def _origin(layer, y, grid=None) -> ProxyTensor:
     return ProxyTensor(y, grid, False, layer.name)
 
 
+def _same_values(x: ProxyTensor, layer, y) -> ProxyTensor:
+    """The output of a layer that only moves or selects values (reshape, max pooling, dropout)."""
+    return dataclasses.replace(x, tensor=y, origin=layer.name)
+
+
+def _linear_origin(layer, y, x: ProxyTensor, kernel: np.ndarray, bias: np.ndarray | None,
+                   per_channel: bool = False) -> ProxyTensor:
+    """The output of ``x @ kernel + bias`` (or a convolution) with its step and bound, when ``x`` has them.
+
+    Args:
+        per_channel: Depthwise kernels (``(..., channels, multiplier)``): each output reads one input channel.
+    """
+    res = x.resolution()
+    if res is None:
+        return _origin(layer, y)
+    step, bound = res
+    k = np.asarray(kernel, np.float64)
+    k = k.reshape(-1, k.shape[-2] * k.shape[-1]) if per_channel else k.reshape(-1, k.shape[-1])
+    parts = [k[k != 0]] + ([np.asarray(bias)[np.asarray(bias) != 0]] if bias is not None else [])
+    values = np.concatenate([np.ravel(p) for p in parts])
+    if values.size == 0:
+        return ProxyTensor(y, None, False, layer.name, step=1.0, bound=0.0)
+    k_step = 2.0 ** -float(frac_bits(k[k != 0]).max()) if np.any(k != 0) else np.inf
+    b_step = 2.0 ** -float(frac_bits(parts[1]).max()) if len(parts) > 1 and parts[1].size else np.inf
+    top = bound * np.abs(k).sum(axis=0) + (np.abs(np.asarray(bias, np.float64)).ravel() if bias is not None else 0)
+    return ProxyTensor(y, None, False, layer.name, step=min(step * k_step, b_step), bound=float(np.max(top)))
+
+
 # ------------------------------------------------------------------------------- weight layers
 _KERNEL_BIAS = {'kernel_quantizer_internal': 'kernel', 'bias_quantizer_internal': 'bias'}
 
@@ -129,7 +180,7 @@ def _qdense(ctx, layer, inputs):
     w = _weights(layer, x, _KERNEL_BIAS, layer.use_bias)
     dense = keras.layers.Dense(layer.units, use_bias=layer.use_bias, name=ctx.name(layer.name))
     y = _build(dense, x, [w['kernel']] + ([w['bias']] if layer.use_bias else []))
-    return [_post_activation(ctx, layer, _origin(layer, y))]
+    return [_post_activation(ctx, layer, _linear_origin(layer, y, x, w['kernel'], w.get('bias')))]
 
 
 def _check_depth_multiplier(layer) -> None:
@@ -159,7 +210,7 @@ def _qconv(ctx, layer, inputs):
     cls = keras.layers.Conv1D if type(layer).__name__ == 'QConv1D' else keras.layers.Conv2D
     conv = cls(layer.filters, use_bias=layer.use_bias, name=ctx.name(layer.name), **_conv_args(layer))
     y = _build(conv, x, [w['kernel']] + ([w['bias']] if layer.use_bias else []))
-    return [_post_activation(ctx, layer, _origin(layer, y))]
+    return [_post_activation(ctx, layer, _linear_origin(layer, y, x, w['kernel'], w.get('bias')))]
 
 
 @converter('QDepthwiseConv2D')
@@ -173,7 +224,8 @@ def _qdepthwise(ctx, layer, inputs):
         depth_multiplier=layer.depth_multiplier, use_bias=layer.use_bias, name=ctx.name(layer.name), **args
     )
     y = _build(conv, x, [w['depthwise_kernel']] + ([w['bias']] if layer.use_bias else []))
-    return [_post_activation(ctx, layer, _origin(layer, y))]
+    out = _linear_origin(layer, y, x, w['depthwise_kernel'], w.get('bias'), per_channel=True)
+    return [_post_activation(ctx, layer, out)]
 
 
 @converter('QSeparableConv1D', 'QSeparableConv2D')
@@ -196,10 +248,10 @@ def _qseparable(ctx, layer, inputs):
         keras.layers.DepthwiseConv2D, keras.layers.Conv2D)
     depthwise = dcls(depth_multiplier=layer.depth_multiplier, use_bias=False, name=ctx.name(f'{layer.name}_depthwise'),
                      **args)
-    h = _build(depthwise, x, [dw])
+    h = _linear_origin(layer, _build(depthwise, x, [dw]), x, dw, None, per_channel=True)
     pointwise = pcls(layer.filters, kernel_size=1, use_bias=layer.use_bias, name=ctx.name(layer.name))
-    y = _build(pointwise, _origin(layer, h), [pw] + ([w['bias']] if layer.use_bias else []))
-    return [_post_activation(ctx, layer, _origin(layer, y))]
+    y = _build(pointwise, h, [pw] + ([w['bias']] if layer.use_bias else []))
+    return [_post_activation(ctx, layer, _linear_origin(layer, y, h, pw, w.get('bias')))]
 
 
 @converter('QConv2DBatchnorm', 'QDenseBatchnorm')
@@ -216,7 +268,7 @@ def _qfolded(ctx, layer, inputs):
     else:
         klayer = keras.layers.Conv2D(layer.filters, use_bias=True, name=name, **_conv_args(layer))
     y = _build(klayer, x, [w['kernel'], w['bias'].reshape(-1)])
-    return [_post_activation(ctx, layer, _origin(layer, y))]
+    return [_post_activation(ctx, layer, _linear_origin(layer, y, x, w['kernel'], w['bias'].reshape(-1)))]
 
 
 @converter('QBatchNormalization')
@@ -228,9 +280,44 @@ def _qbatchnorm(ctx, layer, inputs):
         raise UnsupportedQKerasError(
             f'{where(layer)} normalizes axis {layer.axis}; hls4ml supports the last axis only.'
         )
-    scale, offset = qbatchnorm_scale_offset(layer, where(layer))
-    y = _build(affine_layer(ctx.name(layer.name)), x, affine_weights(scale, offset))
-    return [_post_activation(ctx, layer, _origin(layer, y))]
+    constants = qbatchnorm_constants(layer, where(layer))
+    scale, offset = constants.scale, constants.offset
+    if not constants.issues:
+        y = _build(affine_layer(ctx.name(layer.name)), x, affine_weights(scale, offset))
+        return [_post_activation(ctx, layer, _affine_origin(layer, y, x, scale, offset))]
+    if ctx.options.strict:
+        raise UnsupportedQKerasError(constants.issues[0] + STRICT_HINT)
+    return [_exact_affine(ctx, layer, x, scale, offset)]
+
+
+def _affine_origin(layer, y, x: ProxyTensor, scale, offset) -> ProxyTensor:
+    diagonal = np.asarray(scale, np.float64).reshape(1, -1)  # one "kernel" row per channel
+    return _linear_origin(layer, y, x, diagonal, np.asarray(offset), per_channel=True)
+
+
+def _exact_affine(ctx, layer, x: ProxyTensor, scale, offset) -> ProxyTensor:
+    """``x * scale + offset`` in float64, exact (as in firmware) when it needs at most 53 significant bits."""
+    res = x.resolution()
+    if res is None:
+        raise UnsupportedQKerasError(
+            f'{where(layer)}: its scale is not a power of two, so QKeras rounds x * scale + offset in float32 while '
+            f'the firmware computes it exactly; the proxy can compute it exactly only if its input (from '
+            f'{x.origin!r}) is on a known fixed-point grid, which it is not. Quantize the input of {layer.name!r} '
+            '(a quantized input to the layer before it), or use strict=True to see the float32 issue.'
+        )
+    bits = exact_sum_bits(scale, offset, *res)
+    if bits > FLOAT64_BITS:
+        raise UnsupportedQKerasError(
+            f'{where(layer)}: the exact x * scale + offset needs {bits} significant bits (inputs on steps of '
+            f'{res[0]:g} up to {res[1]:g}), more than float64 holds ({FLOAT64_BITS}); the proxy cannot compute what '
+            'the firmware computes. Quantize its input with fewer bits, or make its scale a power of two '
+            '(epsilon=0 with the default power-of-two quantizers).'
+        )
+    bn = affine_layer(ctx.name(layer.name), dtype='float64')
+    bn.build((None,) + _shape(x))
+    bn.set_weights([np.asarray(w, np.float64) for w in affine_weights(scale, offset)])
+    ctx.rounded_in_qkeras.append(layer.name)
+    return ProxyTensor(bn(x.tensor), None, False, layer.name, wide=True)
 
 
 # ------------------------------------------------------------------------------------ pooling
@@ -285,13 +372,13 @@ def _maxpool(ctx, layer, inputs):
     cls = keras.layers.MaxPooling1D if type(layer).__name__.endswith('1D') else keras.layers.MaxPooling2D
     padding = _check_padding(layer)
     pool = cls(pool_size=layer.pool_size, strides=layer.strides, padding=padding, name=ctx.name(layer.name))
-    return [ProxyTensor(pool(x.tensor), x.grid, False, layer.name)]
+    return [_same_values(x, layer, pool(x.tensor))]
 
 
 # --------------------------------------------------------------------------------- activations
 @converter('QActivation')
 def _qactivation(ctx, layer, inputs):
-    x = _one(layer, inputs, allow_raw=True)
+    x = _one(layer, inputs, allow_raw=True, allow_wide=True)
     q = getattr(layer, 'quantizer', None) or layer.activation
     plan = activation_plan(q, where(layer))
     return [apply_plan(ctx, plan, x, layer.name, where(layer))]
@@ -299,7 +386,7 @@ def _qactivation(ctx, layer, inputs):
 
 @converter('Activation')
 def _activation(ctx, layer, inputs):
-    x = _one(layer, inputs)
+    x = _one(layer, inputs, allow_wide=True)
     return [apply_plan(ctx, activation_plan(layer.activation, where(layer)), x, layer.name, where(layer))]
 
 
@@ -318,25 +405,26 @@ def _relu(ctx, layer, inputs):
 # ------------------------------------------------------------------------------------ reshaping
 @converter('Dropout', 'SpatialDropout1D', 'SpatialDropout2D')
 def _dropout(ctx, layer, inputs):
-    return [_one(layer, inputs, allow_raw=True)]
+    return [_one(layer, inputs, allow_raw=True, allow_wide=True)]
 
 
 @converter('Flatten')
 def _flatten(ctx, layer, inputs):
     x = _one(layer, inputs)
     _check_channels_last(layer)
-    y = keras.layers.Flatten(name=ctx.name(layer.name))(x.tensor)
-    return [ProxyTensor(y, x.grid, False, layer.name)]
+    return [_same_values(x, layer, keras.layers.Flatten(name=ctx.name(layer.name))(x.tensor))]
 
 
 @converter('Reshape')
 def _reshape(ctx, layer, inputs):
     x = _one(layer, inputs)
-    y = keras.layers.Reshape(tuple(layer.target_shape), name=ctx.name(layer.name))(x.tensor)
-    return [ProxyTensor(y, x.grid, False, layer.name)]
+    return [_same_values(x, layer, keras.layers.Reshape(tuple(layer.target_shape), name=ctx.name(layer.name))(x.tensor))]
 
 
 def _merge_inputs(layer, inputs: list[ProxyTensor]) -> list:
+    for x in inputs:
+        if x.wide:
+            raise wide_input_error(where(layer), x)
     raw = [x.origin for x in inputs if x.raw_input]
     if raw:
         raise UnsupportedQKerasError(
@@ -351,13 +439,17 @@ def _concatenate(ctx, layer, inputs):
     tensors = _merge_inputs(layer, inputs)
     y = keras.layers.Concatenate(axis=layer.axis, name=ctx.name(layer.name))(tensors)
     grids = {x.grid for x in inputs}
-    return [ProxyTensor(y, grids.pop() if len(grids) == 1 else None, False, layer.name)]
+    res = [x.resolution() for x in inputs]
+    step, bound = (min(r[0] for r in res), max(r[1] for r in res)) if None not in res else (None, None)
+    return [ProxyTensor(y, grids.pop() if len(grids) == 1 else None, False, layer.name, step=step, bound=bound)]
 
 
 @converter('Add')
 def _add(ctx, layer, inputs):
     y = keras.layers.Add(name=ctx.name(layer.name))(_merge_inputs(layer, inputs))
-    return [ProxyTensor(y, None, False, layer.name)]
+    res = [x.resolution() for x in inputs]
+    step, bound = (min(r[0] for r in res), sum(r[1] for r in res)) if None not in res else (None, None)
+    return [ProxyTensor(y, None, False, layer.name, step=step, bound=bound)]
 
 
 SUPPORTED_LAYERS = tuple(sorted(CONVERTERS))

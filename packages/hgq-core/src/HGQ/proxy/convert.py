@@ -270,6 +270,7 @@ def to_proxy_model(
     accum_fp_max_offset: int | None = None,
     unary_lut_max_table_size: int = -1,
     skip_precision_reg: bool = True,
+    **converter_options,
 ) -> keras.Model:
     """Converts a traced HGQ model into a proxy model for hls4ml (bit-exact with the firmware).
 
@@ -283,6 +284,8 @@ def to_proxy_model(
             implementation of (a custom function, a Keras layer such as ``ELU(alpha)``, ``silu``, ...) must become
             a table: if it cannot (tables off, or too large), a ValueError names the layer and the size needed.
         skip_precision_reg: Accepted for HGQ1 compatibility (precisions are derived by the hls4ml plugin).
+        **converter_options: Passed to the converter of a foreign model (e.g. hgq-qkeras-bridge's ``strict`` and
+            ``calibration_data``); an HGQ model takes none.
 
     Returns:
         A flat Keras model of plain Keras layers, `FixedPointQuantizer` and `UnaryLUT` layers.
@@ -291,7 +294,7 @@ def to_proxy_model(
         converter = _foreign_converter(model)
         if converter is not None:
             return converter.convert(
-                model, aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size
+                model, aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size, **converter_options
             )
         if not isinstance(model, keras.Model):
             raise TypeError(
@@ -306,6 +309,10 @@ def to_proxy_model(
         warnings.warn(
             'skip_precision_reg=False is ignored: precisions are derived by the hgq-hls4ml-plugin.', stacklevel=2
         )
+    if converter_options:
+        raise TypeError(f'to_proxy_model got unexpected keyword arguments {sorted(converter_options)} for an HGQ '
+                        'model; they are options of a foreign converter (e.g. hgq-qkeras-bridge\'s strict=, '
+                        'calibration_data=).')
     _check_traced(model)
     xformer = ProxyLayerXFormer('WRAP' if aggressive else 'SAT')
     proxy = convert_model(model, xformer)
