@@ -85,6 +85,17 @@ def test_average_pooling_refused_on_ac_fixed_backends(tmp_path, backend, pool):
     assert not (tmp_path / 'prj').exists()
 
 
+def test_catapult_stream_concatenate_1d_refused(tmp_path):
+    a_in, b_in = keras.Input((3,), name='a'), keras.Input((2,), name='b')
+    a = FixedPointQuantizer(1, 6, 3, 'RND', 'WRAP', name='qa')(a_in)
+    b = FixedPointQuantizer(1, 5, 2, 'RND', 'WRAP', name='qb')(b_in)
+    proxy = keras.Model([a_in, b_in], keras.layers.Concatenate(name='cat')([a, b]))
+    with pytest.raises(ValueError, match="concatenate layer 'cat' joins 1D tensors, which the Catapult backend "
+                                         "computes wrongly with io_type='io_stream'"):
+        convert(proxy, 'io_stream', 'Catapult', str(tmp_path / 'prj'))
+    assert not (tmp_path / 'prj').exists()
+
+
 def test_same_average_pooling_over_three_refused(tmp_path):
     proxy = _avg_proxy(keras.layers.AveragePooling1D(3, strides=1, padding='same', name='avg'), (7, 3))
     with pytest.raises(NotImplementedError, match=r"Average pooling 'avg' divides by 3, which is not a power of two "
