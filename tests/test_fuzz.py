@@ -43,11 +43,9 @@ SLOW_SEEDS = 240
 
 # Catapult io_stream PConcatenate of 1D tensors (seeds 46, 150, 166, 182, 214, 246 failed before) is refused by the
 # plugin (hgq_hls4ml.refusals): those seeds now pass as "refused".
-KNOWN_FAILURES = {
-    216: ('H-model != proxy on 13 of 6000 in-range outputs: the compiled H-model (model.predict) differs from the '
-          "eager one; HGQ's inference quantizer returns x + stop_gradient(xq - x) and Grappler's arithmetic optimizer "
-          'merges that add with the following HAdd (another summation order in float32)'),
-}
+# Seed 216 (the compiled H-model 13/6000 off its proxy) was fixed: at inference the quantizer returns its value
+# itself, not x + (xq - x), which TensorFlow's graph optimizer re-associated with the next HAdd.
+KNOWN_FAILURES: dict[int, str] = {}
 """Seeds measured failing (strict: a fix turns them into XPASS failures, so remove them here then)."""
 
 
