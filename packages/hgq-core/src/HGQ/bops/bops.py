@@ -100,6 +100,10 @@ def trace_minmax(
 
     Returns:
         The total exact BOPs (float), or ``(bops, predictions)``.
+
+    Kernel layers whose exact sum needs more than float32's 24 significant bits (`HGQ.overflow.accumulator_bits`)
+    are named once per call in a warning of the ``'HGQ'`` logger: there the HGQ model and the proxy, which compute
+    in float32, may differ from the firmware in the last bit.
     """
     _check_trace_arguments(bsz, cover_factor)
     layers = _start_recording(model, rst)
@@ -114,6 +118,12 @@ def trace_minmax(
     _clamp_ranges(layers)
     if no_bops_computation:
         return -1
+
+    from ..overflow import float32_notice, logger, wide_accumulators
+
+    wide = wide_accumulators(model)
+    if wide:  # a log record, not a warning: the HGQ model stays right, only float32 emulation may round
+        logger.warning('trace_minmax: %s', float32_notice(wide))
     total = _exact_bops(layers, verbose)
     if return_predictions:
         return total, _concatenate_predictions(preds)
