@@ -552,10 +552,9 @@ def _predict(model, xs):
 def run_case(seed: int, output_dir: str | None = None) -> Outcome:
     """Builds, traces, converts, compiles and compares the model of ``seed``. Without ``output_dir`` the hls4ml
     project goes to a temporary folder, removed unless the model fails (the message names it then)."""
-    from hgq_hls4ml.testing import convert
-
     from HGQ import to_proxy_model, trace_minmax
     from HGQ.proxy import UnaryLUT
+    from hgq_hls4ml.testing import convert
 
     t0 = time.time()
     tmp = None

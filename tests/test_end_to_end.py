@@ -156,9 +156,8 @@ def test_unsupported_plain_layer_is_named(tmp_path):
 
 
 def test_average_pool_of_three_is_refused_before_firmware(tmp_path):
-    from hgq_hls4ml.testing import convert
-
     from HGQ.layers import PAveragePooling1D
+    from hgq_hls4ml.testing import convert
 
     inp = keras.Input((9, 2))
     h = HQuantize(name='q')(inp)

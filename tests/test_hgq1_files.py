@@ -13,11 +13,11 @@ The fixtures and the scripts that made them are in ``packages/hgq-core/tests/fix
 import glob
 import os
 
-import HGQ
 import keras
 import numpy as np
 import pytest
 
+import HGQ
 from tests.conftest import compare_csim
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'packages', 'hgq-core', 'tests', 'fixtures')

@@ -11,13 +11,13 @@ early with what to do):
 
 import os
 
-import HGQ
 import keras
 import numpy as np
 import pytest
+
+import HGQ
 from HGQ.layers import HActivation, HDense, HQuantize, PAvgPool1D, PAvgPool2D, PFlatten
 from HGQ.proxy import UnaryLUT
-
 from tests.conftest import compare_csim
 from tests.layer_cases import layer_conf, randomize
 

@@ -9,9 +9,9 @@ the stream words change size: bit-exact through the plugin.
 import keras
 import numpy as np
 import pytest
+
 from HGQ import HConv1D, HDense, HQuantize, PConcatenate, PFlatten, to_proxy_model, trace_minmax
 from HGQ.layers import HActivation, HAdd
-
 from tests.conftest import compare_csim
 
 

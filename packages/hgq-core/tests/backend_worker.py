@@ -20,6 +20,7 @@ os.environ.setdefault('CUDA_VISIBLE_DEVICES', '-1')
 # ------------------------------------------------------------------------------------------- models and data
 def mlp(beta=1e-5):
     import keras
+
     from HGQ import HDense, HQuantize
 
     return keras.Sequential(
@@ -34,6 +35,7 @@ def mlp(beta=1e-5):
 
 def cnn(beta=1e-5):
     import keras
+
     from HGQ import HConv2D, HDense, HQuantize, PFlatten
     from HGQ.layers import PMaxPooling2D
 
@@ -51,6 +53,7 @@ def cnn(beta=1e-5):
 
 def bn_mlp(beta=1e-5):
     import keras
+
     from HGQ import HDense, HDenseBatchNorm, HQuantize
 
     return keras.Sequential(
@@ -81,8 +84,9 @@ def data(kind: str, n: int = 256, seed: int = 0):
 def hgq_state(model) -> dict:
     """Recorded ranges and ``bops`` of every H-layer, by position (layer names differ between two models)."""
     import numpy as np
-    from HGQ.bops.bops import iter_hgq_layers
     from keras import ops
+
+    from HGQ.bops.bops import iter_hgq_layers
 
     out = {}
     for i, layer in enumerate(iter_hgq_layers(model)):
@@ -99,6 +103,7 @@ def step(model_path: str, data_path: str) -> dict:
     import keras
     import numpy as np
     from backend_utils import grads_wrt_variables, to_numpy
+
     from HGQ import trace_minmax
 
     d = np.load(data_path)
@@ -134,6 +139,7 @@ def data_parallel(kind: str, n_devices: int) -> dict:
 
     import keras
     import numpy as np
+
     from HGQ import CalibratedBOPs, FreeBOPs, ResetMinMax, trace_minmax
 
     backend = keras.backend.backend()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+
 from HGQ.layers import (
     HActivation,
     HAdd,

@@ -9,6 +9,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+
 from HGQ import HDense, HQuantize, PFlatten, to_proxy_model, trace_minmax
 from HGQ.layers import HActivation, PAveragePooling1D, PAveragePooling2D
 from HGQ.proxy import UnaryLUT

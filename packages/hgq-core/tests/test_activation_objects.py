@@ -7,6 +7,7 @@ import os
 import keras
 import numpy as np
 import pytest
+
 from HGQ import HDense, HQuantize, to_proxy_model, trace_minmax
 from HGQ.layers import HActivation
 from HGQ.layers.misc import deserialize_activation

@@ -17,12 +17,13 @@ import os
 import subprocess
 import sys
 
-import HGQ
 import keras
 import numpy as np
 import pytest
 from backend_utils import BACKEND, to_numpy
 from backend_worker import MODELS, data, hgq_state
+
+import HGQ
 from HGQ import FreeBOPs, HDense, HDenseBatchNorm, HQuantize, ResetMinMax, to_proxy_model, trace_minmax
 from HGQ.bops.bops import iter_hgq_layers
 

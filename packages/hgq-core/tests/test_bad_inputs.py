@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+
 from HGQ.layers import (
     HActivation,
     HAdd,

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 from backend_utils import to_numpy
+
 from HGQ.layers import HConv1DBatchNorm, HConv2DBatchNorm, HDenseBatchNorm, HQuantize
 
 MAKERS = {

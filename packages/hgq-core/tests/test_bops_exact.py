@@ -1,10 +1,11 @@
 """Exact BOPs (spec 2.7) against hand computations, including conv strides/padding, parallel_factor and
 channels_first, and the training-time (differentiable) BOPs loss."""
 
-import HGQ
 import keras
 import numpy as np
 import pytest
+
+import HGQ
 from HGQ.layers import HConv1D, HConv2D, HDense, HQuantize, PFlatten, Signature
 from HGQ.layers.conv import conv_bops_sum
 

@@ -7,10 +7,11 @@ import math
 import os
 import re
 
-import HGQ
 import keras
 import numpy as np
 import pytest
+
+import HGQ
 from HGQ import FreeBOPs, ResetMinMax
 from HGQ.bops.bops import iter_hgq_layers
 from HGQ.callbacks import BetaPID, BetaScheduler, EarlyStoppingWithEbops, ParetoFront, PBar, PieceWiseSchedule

@@ -1,10 +1,11 @@
 """Layer details beyond the harness: parallel_factor, conv_op, the generic HConv, HActivation's activations."""
 
-import HGQ
 import keras
 import numpy as np
 import pytest
 from backend_utils import to_numpy
+
+import HGQ
 from HGQ.layers import HActivation, HConv, HConv1D, HConv2D, HQuantize
 from HGQ.quantizer.quantizer import FLOOR, STANDARD_ROUND
 

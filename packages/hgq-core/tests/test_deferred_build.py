@@ -4,6 +4,7 @@ function on TensorFlow) trains, and its kernel bitwidths are adapted to the init
 import keras
 import numpy as np
 import pytest
+
 from HGQ import HConv2D, HDense, HDenseBatchNorm, HQuantize, PFlatten, ResetMinMax, trace_minmax
 from HGQ.layers import PMaxPooling2D
 

@@ -6,12 +6,13 @@ import json
 import os
 
 import h5py
-import HGQ
 import keras
 import numpy as np
 import pytest
 from backend_utils import to_numpy
 from conftest import FIXTURES
+
+import HGQ
 from HGQ.bops.bops import iter_hgq_layers
 from HGQ.layers import HBatchNormBase, HLayerBase
 

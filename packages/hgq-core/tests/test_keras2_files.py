@@ -7,11 +7,12 @@ Fixtures: ``fixtures/hgq1`` (``make_hgq1_fixtures.py``) and ``fixtures/hgq1_file
 import glob
 import os
 
-import HGQ  # noqa: F401  (registers the layers and the Keras 2 file support)
 import keras
 import numpy as np
 import pytest
 from conftest import FIXTURES
+
+import HGQ  # noqa: F401  (registers the layers and the Keras 2 file support)
 from HGQ.proxy import FixedPointQuantizer, UnaryLUT
 from HGQ.utils.keras2_files import canonical_loss
 

@@ -6,14 +6,15 @@ bitwidths, a non-zero gradient for every trainable variable, exact ``.keras``/``
 fractional bits.
 """
 
-import HGQ
 import keras
 import numpy as np
 import pytest
-from HGQ.layers import HBatchNormBase, HLayerBase
-from HGQ.utils import MonoL1
 from backend_utils import grads_wrt_variables, to_numpy
 from hgq_core_cases import CASES, GRID, build_model, grid_inputs, model_inputs
+
+import HGQ
+from HGQ.layers import HBatchNormBase, HLayerBase
+from HGQ.utils import MonoL1
 
 case_params = pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
 

@@ -1,8 +1,9 @@
 """`trace_minmax` and the callbacks reach H-layers inside nested models."""
 
-import HGQ
 import keras
 import numpy as np
+
+import HGQ
 from HGQ.bops.bops import iter_hgq_layers
 from HGQ.layers import HDense, HQuantize
 

@@ -192,7 +192,7 @@ def test_wide_accumulator_is_named_by_trace_minmax_and_the_report(caplog):
     assert (d['accumulator_bits'], d['float32_exact']) == (expected, False)
     proxy = _by_name(overflow_report(to_proxy_model(model), CALIB))['d_quantizer']
     assert (proxy['accumulator_bits'], proxy['float32_exact']) == (expected, False)
-    assert f'float32: accumulators wider than float32' in format_overflow_table(overflow_report(model, CALIB))
+    assert 'float32: accumulators wider than float32' in format_overflow_table(overflow_report(model, CALIB))
 
 
 # ------------------------------------------------------------------------------------------------ errors

@@ -4,9 +4,10 @@ import importlib
 import io
 import sys
 
-import HGQ
 import numpy as np
 import pytest
+
+import HGQ
 
 HGQ1_TOP_LEVEL = [
     'CalibratedBOPs', 'FreeBOPs', 'ResetMinMax', 'trace_minmax', 'HConv1D', 'HConv1DBatchNorm', 'HConv2D',

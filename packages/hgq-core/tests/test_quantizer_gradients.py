@@ -6,9 +6,9 @@ import math
 import keras
 import numpy as np
 import pytest
+from backend_utils import grads_wrt_inputs
 from keras import ops
 
-from backend_utils import grads_wrt_inputs
 from HGQ.quantizer.quantizer import FLOOR, STANDARD_ROUND, bits_with_grad, round_values, surrogate_quantize
 
 

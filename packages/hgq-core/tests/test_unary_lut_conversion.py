@@ -5,6 +5,7 @@ average pooling; the proxy computes what the model computes."""
 import keras
 import numpy as np
 import pytest
+
 from HGQ import HDense, HQuantize, PConcatenate, PFlatten, to_proxy_model, trace_minmax
 from HGQ.layers import HActivation, PAveragePooling1D, PMaxPooling1D, PPermute
 from HGQ.proxy import UnaryLUT

@@ -29,8 +29,9 @@ def test_import_hls4ml_alone_registers_everything():
 
 
 def test_register_is_idempotent():
-    import hgq_hls4ml
     from hls4ml.model.flow import get_flow
+
+    import hgq_hls4ml
 
     assert hgq_hls4ml.register() is True
     assert hgq_hls4ml.register() is True

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from HGQ.proxy import FixedPointQuantizer  # noqa: E402
-from hgq_hls4ml.testing import compare, convert  # noqa: E402
+from hgq_hls4ml.testing import compare  # noqa: E402
 
 
 def _proxy():

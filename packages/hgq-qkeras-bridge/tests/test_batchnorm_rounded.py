@@ -13,8 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
-from hgq_qkeras import UnsupportedQKerasError, to_proxy_model
-from hgq_qkeras import agreement
+from hgq_qkeras import UnsupportedQKerasError, agreement, to_proxy_model
 from hgq_qkeras.environment import import_qkeras, keras_of_qkeras
 from hgq_qkeras.examples import randomize
 

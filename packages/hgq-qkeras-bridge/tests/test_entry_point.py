@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-import HGQ
 import numpy as np
 from bridge_helpers import built, proxy_layer_classes
 
+import HGQ
 from hgq_qkeras import to_proxy_model
 from hgq_qkeras.entry_point import converter
 from hgq_qkeras.exactness import proxy_outputs

@@ -8,6 +8,7 @@ looks up before the bare class name, so they take precedence over hls4ml's built
 from __future__ import annotations
 
 import numpy as np
+
 from ._hls4ml_compat import keras_v3_handler_base
 
 KerasV3LayerHandler = keras_v3_handler_base()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from HGQ.numerics import minimal_frac_bits, round_int, smallest_kif
 
 __all__ = ['QArray', 'kif_of_constant', 'minimal_frac_bits', 'zero_f']

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from HGQ.numerics import smallest_kif
 from hls4ml.model.layers import Input, Layer
 from hls4ml.model.types import FixedPrecisionType, NamedType
+
+from HGQ.numerics import smallest_kif
 
 from ._hls4ml_compat import record_weight_precision
 from .intervals import QArray

@@ -10,8 +10,9 @@ from hls4ml.model.layers import Layer
 from hls4ml.model.types import FixedPrecisionType
 
 from .intervals import QArray
-from .produce import native_activation
 from .ir_types import fixed_type, set_type_attr
+from .produce import native_activation
+
 
 def set_native_activation_types(node: Layer, produced: dict[str, QArray]) -> None:
     """Tables of hls4ml's own tanh/sigmoid/softmax (approximate): sized so that every input value of the

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .layers import HGQFixedPointQuantizer
 from .view import ModelView
 
+
 def apply_overrides(model, view: ModelView) -> None:
     """Applies the hls4ml settings embedded in proxy quantizers (``parallelization_factor``)."""
     for node in view.nodes:

@@ -10,6 +10,7 @@ from hls4ml.model.layers import Concatenate, DepthwiseConv1D, DepthwiseConv2D, P
 from .codegen import AC_BACKENDS
 from .view import MONOTONE, ModelView
 
+
 def pads(node) -> int:
     return sum(int(node.get_attr(k, 0) or 0) for k in ('pad_left', 'pad_right', 'pad_top', 'pad_bottom'))
 

@@ -13,6 +13,7 @@ import tempfile
 import weakref
 
 import numpy as np
+
 from HGQ.utils.exactness import ExactnessCount, count_equal
 
 USELESS_PRECISION = 'fixed<1,0>'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+
 from HGQ.proxy import FixedPointQuantizer
 from HGQ.proxy.unary_lut import UnaryLUT
 

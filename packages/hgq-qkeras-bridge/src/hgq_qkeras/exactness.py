@@ -14,6 +14,7 @@ import warnings
 from importlib.metadata import entry_points
 
 import numpy as np
+
 from HGQ.utils.exactness import count_equal
 
 COMBOS = (('Vivado', 'io_parallel'), ('Vivado', 'io_stream'), ('Vitis', 'io_parallel'), ('Vitis', 'io_stream'))

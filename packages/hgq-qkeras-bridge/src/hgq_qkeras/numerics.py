@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from HGQ.numerics import check_modes, minimal_frac_bits, quantize_np, significant_bits, smallest_kif
 from HGQ.proxy.unary_lut import table_inputs
 

@@ -198,8 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``hgq`` with ``argv`` (default: ``sys.argv[1:]``) and returns the exit status."""
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     argv = list(sys.argv[1:] if argv is None else argv)
-    from ._common import CLIError, one_line
     from ..report.plots import MissingDependency
+    from ._common import CLIError, one_line
 
     parser = build_parser()
     try:

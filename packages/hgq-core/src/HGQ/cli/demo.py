@@ -15,9 +15,9 @@ import numpy as np
 from ._common import (
     HLS_PROJECT,
     CLIError,
-    concat,
     compile_all,
     compile_error,
+    concat,
     hls_compare,
     hls_convert,
     open_log,

@@ -18,7 +18,6 @@ from .conv import (
 )
 from .dense import HDense
 from .misc import HActivation, HAdd, HQuantize
-from .passive_layers import __all__ as _passive_all
 from .passive_layers import (
     PAveragePooling1D,
     PAveragePooling2D,
@@ -39,6 +38,7 @@ from .passive_layers import (
     PReshape,
     Signature,
 )
+from .passive_layers import __all__ as _passive_all
 
 # HGQ1 path `HGQ.layers.dense.HDenseBatchNorm` (the class lives in batchnorm_base, which imports dense)
 _dense.HDenseBatchNorm = HDenseBatchNorm
