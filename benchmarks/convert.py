@@ -130,8 +130,10 @@ def main(argv=None) -> int:
                     break
             res[plugin] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
         rows.append((label, n, res))
-        print(f'{label:>5} ({n} weights): plugin total {res[True][0] * 1e3:.1f} ms, propagation {res[True][1] * 1e3:.1f} ms'
-              + ('' if args.no_builtin else f'; built-in total {res[False][0] * 1e3:.1f} ms, bit_exact {res[False][1] * 1e3:.1f} ms'))
+        print(f'{label:>5} ({n} weights): plugin total {res[True][0] * 1e3:.1f} ms, '
+              f'propagation {res[True][1] * 1e3:.1f} ms'
+              + ('' if args.no_builtin
+                 else f'; built-in total {res[False][0] * 1e3:.1f} ms, bit_exact {res[False][1] * 1e3:.1f} ms'))
 
     ns = np.log([r[1] for r in rows])
     exps = {}
@@ -153,14 +155,17 @@ def _write(path: Path, rows, exps, args) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     date = datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')
     lines = [f'## {date} UTC, CPU, median of {args.repeats}\n',
-             '| model | weights | plugin: total ms | plugin: propagation ms | built-in: total ms | built-in: bit_exact ms |',
+             '| model | weights | plugin: total ms | plugin: propagation ms '
+             '| built-in: total ms | built-in: bit_exact ms |',
              '|---|---|---|---|---|---|']
     for label, n, res in rows:
         b = res.get(False, (float('nan'), float('nan')))
-        lines.append(f'| {label} | {n} | {res[True][0] * 1e3:.1f} | {res[True][1] * 1e3:.1f} | {b[0] * 1e3:.1f} | {b[1] * 1e3:.1f} |')
+        lines.append(f'| {label} | {n} | {res[True][0] * 1e3:.1f} | {res[True][1] * 1e3:.1f} '
+                     f'| {b[0] * 1e3:.1f} | {b[1] * 1e3:.1f} |')
     lines.append('')
     lines += [f'- exponent, {k}: **{a:.2f}**' for k, a in exps.items()]
-    header = '' if path.exists() else '# Conversion time of proxy models (hls4ml convert_from_keras_model, no compile)\n\n'
+    header = ('' if path.exists()
+              else '# Conversion time of proxy models (hls4ml convert_from_keras_model, no compile)\n\n')
     with path.open('a') as f:
         f.write(header + '\n'.join(lines) + '\n\n')
 

@@ -66,7 +66,8 @@ def main(argv=None) -> int:
     keras.utils.set_random_seed(args.seed)
     x_tr, y_tr, x_te, y_te = load_digits_data(args.seed)
     model = build_model(x_tr.shape[1], 10, args.beta)
-    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=['accuracy'])
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=['accuracy'])
     t0 = time.perf_counter()
     model.fit(x_tr, y_tr, epochs=args.epochs, batch_size=64, verbose=0, callbacks=[FreeBOPs(), ResetMinMax()])
     print(f'trained {args.epochs} epochs in {time.perf_counter() - t0:.1f} s')
@@ -79,7 +80,9 @@ def main(argv=None) -> int:
     # on the calibration data no value leaves its traced range, so the proxy reproduces the HGQ model exactly
     same = np.array_equal(model.predict(x_tr, verbose=0), proxy.predict(x_tr, verbose=0))
     print(f'proxy model == HGQ model on the calibration data: {same}')
-    agree = float(np.mean(np.argmax(proxy.predict(x_te, verbose=0), -1) == np.argmax(model.predict(x_te, verbose=0), -1)))
+    agree = float(np.mean(
+        np.argmax(proxy.predict(x_te, verbose=0), -1) == np.argmax(model.predict(x_te, verbose=0), -1)
+    ))
     print(f'proxy vs HGQ model on test data: {agree:.4f} argmax agreement (values outside the traced range wrap)')
 
     out_dir = args.output_dir or tempfile.mkdtemp(prefix='hgq_quickstart_')

@@ -120,7 +120,8 @@ CASES: list[Case] = [
     Case('dense_relu_quantizer_chain', _seq((10,), _h(HDense, 8, activation='relu'), _h(HQuantize),
                                             _h(HActivation, 'relu'), _h(HQuantize), _h(HDense, 4)), (10,)),
     # a table whose input grid comes through average pooling and a Flatten (stream words repacked)
-    Case('avgpool_flatten_lut', _seq((8, 3), _p(PAveragePooling1D, 2), _p(PFlatten), _h(HActivation, 'sigmoid')), (8, 3)),
+    Case('avgpool_flatten_lut', _seq((8, 3), _p(PAveragePooling1D, 2), _p(PFlatten), _h(HActivation, 'sigmoid')),
+         (8, 3)),
 ]
 
 ROUNDINGS = ('auto', 'standard_round', 'floor')

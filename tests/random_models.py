@@ -4,8 +4,9 @@ io type and one overflow mode, the same on every machine.
 What a seed draws:
 
 - a topology: MLP; Conv1D or Conv2D stack (padding, strides, max/average pooling 'valid' and, mostly on
-  io_parallel, 'same': rarely on io_stream, where the plugin must refuse it); two Dense branches joined by HAdd, PConcatenate or HAdd then PConcatenate; two 'same' Conv1D
-  branches concatenated; a Signature input; two inputs (Signature + HQuantize); a quantizer chain;
+  io_parallel, 'same': rarely on io_stream, where the plugin must refuse it); two Dense branches joined by HAdd,
+  PConcatenate or HAdd then PConcatenate; two 'same' Conv1D branches concatenated; a Signature input; two inputs
+  (Signature + HQuantize); a quantizer chain;
 - layers: HDense/HConv1D/HConv2D or their BatchNorm-fused twins, with or without bias and a ReLU;
   HActivation('relu'); table activations (HActivation 'tanh', 'sigmoid' or a custom unary function, converted
   to tables with `to_proxy_model(..., unary_lut_max_table_size=...)`); PReshape/PFlatten/PPermute;

@@ -281,7 +281,8 @@ def test_bad_arguments():
 
 
 def test_import_hgq_does_not_import_hls4ml():
-    code = 'import sys, HGQ, HGQ.cli, HGQ.report; assert "hls4ml" not in sys.modules and "hgq_hls4ml" not in sys.modules'
+    code = ('import sys, HGQ, HGQ.cli, HGQ.report; '
+            'assert "hls4ml" not in sys.modules and "hgq_hls4ml" not in sys.modules')
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=_env(), timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
 

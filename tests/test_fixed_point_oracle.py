@@ -56,7 +56,8 @@ def oracle(tmp_path_factory, cases):
     d = tmp_path_factory.mktemp('apfixed')
     (d / 'oracle.cpp').write_text(_cpp_source(cases))
     exe = d / 'oracle'
-    subprocess.run(['g++', '-O1', '-std=c++14', f'-I{_ap_types_dir()}', str(d / 'oracle.cpp'), '-o', str(exe)], check=True)
+    subprocess.run(['g++', '-O1', '-std=c++14', f'-I{_ap_types_dir()}', str(d / 'oracle.cpp'), '-o', str(exe)],
+                   check=True)
 
     def run(case_ids: np.ndarray, xs: np.ndarray) -> np.ndarray:
         data = '\n'.join(f'{c} {x:.17g}' for c, x in zip(case_ids, xs))
@@ -97,5 +98,6 @@ def test_proxy_quantizer_matches_ap_fixed(cases, oracle):
             bad = np.flatnonzero(got != want)
             if bad.size:
                 j = bad[0]
-                mismatches.append(f'{label} k={k} B={b} I={i} {rnd}/{sat}: x={x[j]!r} ap_fixed={want[j]!r} ours={got[j]!r} ({bad.size} bad)')
+                mismatches.append(f'{label} k={k} B={b} I={i} {rnd}/{sat}: x={x[j]!r} ap_fixed={want[j]!r} '
+                                  f'ours={got[j]!r} ({bad.size} bad)')
     assert not mismatches, '\n'.join(mismatches[:20])

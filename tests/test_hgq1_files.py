@@ -22,7 +22,9 @@ from tests.conftest import compare_csim
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'packages', 'hgq-core', 'tests', 'fixtures')
 MODELS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(FIXTURES, 'hgq1', '*.h5')))
-PROXIES = sorted(os.path.basename(p)[: -len('_proxy.h5')] for p in glob.glob(os.path.join(FIXTURES, 'hgq1_files', '*_proxy.h5')))
+PROXIES = sorted(
+    os.path.basename(p)[: -len('_proxy.h5')] for p in glob.glob(os.path.join(FIXTURES, 'hgq1_files', '*_proxy.h5'))
+)
 
 # Sequential HGQ1 files give their first layer an input shape, which Keras 3 warns about while loading
 pytestmark = pytest.mark.filterwarnings('ignore:Do not pass an `input_shape`:UserWarning')
@@ -57,7 +59,10 @@ def test_hgq1_model_file_to_firmware(name, hls_dir):
 
     # twice as many inputs, the new ones up to 1.5x out of the traced range (they overflow in WRAP)
     rng = np.random.default_rng(1)
-    wide = [np.concatenate([a, a * rng.uniform(1.0, 1.5, a.shape).astype(np.float32)]) for a in (x if isinstance(x, list) else [x])]
+    wide = [
+        np.concatenate([a, a * rng.uniform(1.0, 1.5, a.shape).astype(np.float32)])
+        for a in (x if isinstance(x, list) else [x])
+    ]
     wide = wide if isinstance(x, list) else wide[0]
     p, h, _ = compare_csim(proxy, wide, 'io_parallel', 'Vivado', hls_dir)
     np.testing.assert_array_equal(h, p)

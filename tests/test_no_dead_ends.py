@@ -21,7 +21,9 @@ from HGQ.proxy import UnaryLUT
 from tests.conftest import compare_csim
 from tests.layer_cases import layer_conf, randomize
 
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'packages', 'hgq-core', 'tests', 'fixtures', 'hgq1_activations')
+FIXTURES = os.path.join(
+    os.path.dirname(__file__), '..', 'packages', 'hgq-core', 'tests', 'fixtures', 'hgq1_activations'
+)
 
 
 @keras.saving.register_keras_serializable(package='fix')

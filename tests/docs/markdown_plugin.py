@@ -15,8 +15,9 @@ This plugin (loaded with ``-p tests.docs.markdown_plugin``) adds what the pages 
   ``model.save(...)`` and the like write nothing into the repository;
 - blocks are assigned to the environment their page names. A block with one of the QKeras fixtures runs in the
   QKeras tox environments (``--docs-env qkeras``): ``fixture:needs_qkeras`` with either QKeras,
-  ``fixture:needs_qkeras_09`` only with QKeras 0.9 (tf_keras), ``fixture:needs_qkeras_v3`` only with qkeras-v3. Every other block runs in
-  ``tox -e docs`` (``--docs-env hgq``, the default). Blocks of the other environment are deselected;
+  ``fixture:needs_qkeras_09`` only with QKeras 0.9 (tf_keras), ``fixture:needs_qkeras_v3`` only with qkeras-v3.
+  Every other block runs in ``tox -e docs`` (``--docs-env hgq``, the default). Blocks of the other environment
+  are deselected;
 - ``fixture:hgq1_model_file`` puts a model saved by the real HGQ1 0.2.6 (the 8-input ``dense_mlp.h5`` of
   packages/hgq-core/tests/fixtures/hgq1) into the working directory as ``old_hgq1_model.h5``.
 

@@ -65,7 +65,9 @@ def pip_install_commands(text: str) -> list[list[str]]:
     return found
 
 
-COMMANDS = [(page.relative_to(ROOT).as_posix(), args) for page in PAGES for args in pip_install_commands(page.read_text())]
+COMMANDS = [
+    (page.relative_to(ROOT).as_posix(), args) for page in PAGES for args in pip_install_commands(page.read_text())
+]
 UNIQUE = list({' '.join(args): (page, args) for page, args in COMMANDS}.values())
 
 

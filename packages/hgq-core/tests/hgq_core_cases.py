@@ -218,7 +218,9 @@ CASES: list[LayerCase] = [
 def grid_inputs(case: LayerCase, n: int = 32, seed: int = 0) -> list[np.ndarray]:
     """Inputs in [-2, 2) on the 2^-8 grid (exactly representable with 20 fractional bits)."""
     rng = np.random.default_rng(seed)
-    return [np.round(rng.uniform(-2, 2, (n, *s)) / GRID).astype('float32') * np.float32(GRID) for s in case.input_shapes]
+    return [
+        np.round(rng.uniform(-2, 2, (n, *s)) / GRID).astype('float32') * np.float32(GRID) for s in case.input_shapes
+    ]
 
 
 def build_model(case: LayerCase, init_bw: float = 2.0, beta: float = 1e-4, regularizer=None, head: bool = False):

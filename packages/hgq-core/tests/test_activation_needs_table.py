@@ -54,8 +54,8 @@ def test_custom_function_without_table_is_refused(limit):
 
 def test_the_default_is_named():
     model, _ = _model(keras.layers.ELU(alpha=-1.5))
-    with pytest.raises(ValueError, match=r'computes the Keras layer ELU, .*tables are off \(unary_lut_max_table_size=-1, '
-                                         r'the default\)'):
+    with pytest.raises(ValueError, match=r'computes the Keras layer ELU, .*tables are off '
+                                         r'\(unary_lut_max_table_size=-1, the default\)'):
         to_proxy_model(model)
 
 

@@ -188,7 +188,8 @@ def test_jax_batchnorm_kernel_bits_adapted_at_build(tmp_path):
 
 
 def test_batchnorm_kernel_bits_adapted_once_in_fit():
-    """Kernel bitwidths of a BatchNorm-fused layer trained by fit: adapted (not init_bw everywhere), on every backend."""
+    """Kernel bitwidths of a BatchNorm-fused layer trained by fit: adapted (not init_bw everywhere), on every
+    backend."""
     x = np.random.default_rng(0).uniform(-2, 2, (128, 5)).astype('float32')
     y = x[:, :2]
     model = keras.Sequential(

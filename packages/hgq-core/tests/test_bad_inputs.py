@@ -98,7 +98,8 @@ def test_kernel_layer_needs_a_quantized_input(make, shape):
 
 def test_kernel_layer_after_a_plain_keras_layer():
     x = keras.layers.Reshape((3, 1), name='plain')(HQuantize()(keras.Input((3,))))
-    with pytest.raises(ValueError, match=r"from 'plain' \(Reshape\), which is not quantized by HGQ.*Replace Reshape by HGQ's PReshape"):
+    with pytest.raises(ValueError, match=r"from 'plain' \(Reshape\), which is not quantized by HGQ"
+                                         r".*Replace Reshape by HGQ's PReshape"):
         HConv1D(2, 1)(x)
 
 
@@ -130,7 +131,9 @@ def test_hactivation_without_an_activation():
         HActivation(None)
 
 
-@pytest.mark.parametrize('momentum, epsilon, what', [(1.5, 1e-3, 'momentum'), (0.9, 0.0, 'epsilon'), (0.9, -1, 'epsilon')])
+@pytest.mark.parametrize(
+    'momentum, epsilon, what', [(1.5, 1e-3, 'momentum'), (0.9, 0.0, 'epsilon'), (0.9, -1, 'epsilon')]
+)
 def test_bad_batchnorm_arguments(momentum, epsilon, what):
     with pytest.raises(ValueError, match=rf'{what} must be'):
         HDenseBatchNorm(3, momentum=momentum, epsilon=epsilon)

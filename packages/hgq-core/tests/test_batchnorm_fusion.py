@@ -73,7 +73,8 @@ def test_fused_kernel_and_bias_formulas():
 
 @pytest.mark.skipif(
     keras.backend.backend() == 'jax',
-    reason='on JAX the kernel bits are adapted at build (test_backends.py::test_jax_batchnorm_kernel_bits_adapted_at_build)',
+    reason='on JAX the kernel bits are adapted at build '
+    '(test_backends.py::test_jax_batchnorm_kernel_bits_adapted_at_build)',
 )
 @pytest.mark.parametrize('kind', list(MAKERS))
 def test_kernel_bits_adapt_on_the_first_training_call_only(kind):

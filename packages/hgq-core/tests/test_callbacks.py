@@ -89,9 +89,11 @@ def test_piecewise_schedule_values():
     [
         ([], r'intervals is empty; give at least one key point'),
         ('linear', r"must be a list of \(epoch, beta, interpolation\) tuples, got str: 'linear'"),
-        ([(0, 1e-6, 'linear'), (5, 1e-5)], r"intervals\[1\] = \(5, 1e-05\) must be a tuple .* of length 3, got length 2"),
+        ([(0, 1e-6, 'linear'), (5, 1e-5)],
+         r"intervals\[1\] = \(5, 1e-05\) must be a tuple .* of length 3, got length 2"),
         ([(0, 1e-6, 'linear', 'x')], r'intervals\[0\] = .* of length 3, got length 4'),
-        ([(0, 1e-6, 'linear'), (5, 1e-5, 'cubic')], r"intervals\[1\] = .*unknown interpolation 'cubic'; use one of \['linear', 'log', 'constant'\]"),
+        ([(0, 1e-6, 'linear'), (5, 1e-5, 'cubic')],
+         r"intervals\[1\] = .*unknown interpolation 'cubic'; use one of \['linear', 'log', 'constant'\]"),
         ([(0, -1e-6, 'linear')], r'intervals\[0\] = .*beta must be a finite number >= 0, got -1e-06'),
         ([(0, float('nan'), 'linear')], r'intervals\[0\] = .*beta must be a finite number >= 0, got nan'),
         ([(0, 1e-6, 'linear'), (10, 1e-5, 'log'), (5, 1e-4, 'constant')],
@@ -99,7 +101,8 @@ def test_piecewise_schedule_values():
         ([(0, 1e-6, 'linear'), (3, 1e-5, 'log'), (3, 1e-4, 'constant')],
          r'intervals\[2\] = .*epoch 3 duplicates the epoch 3 of intervals\[1\]'),
         ([(0, 0.0, 'log'), (5, 1e-5, 'constant')],
-         r"'log' interval from epoch 0 \(beta 0.0\) to epoch 5 \(beta 1e-05\) has beta 0 at intervals\[0\] \(epoch 0\).*small positive beta"),
+         r"'log' interval from epoch 0 \(beta 0.0\) to epoch 5 \(beta 1e-05\) has beta 0 at intervals\[0\] "
+         r"\(epoch 0\).*small positive beta"),
         ([(0, 1e-6, 'log'), (5, 0.0, 'constant')], r"'log' interval .* has beta 0 at intervals\[1\] \(epoch 5\)"),
         ([(-1, 1e-6, 'linear')], r'intervals\[0\] = .*the epoch must be an integer >= 0, got -1'),
         ([(1.5, 1e-6, 'linear')], r'intervals\[0\] = .*the epoch must be an integer >= 0, got 1.5'),
@@ -171,7 +174,8 @@ def test_beta_scheduler_sets_beta_of_layers_not_built_yet():
     _compile(model)
     x, y = _data(64)
     probe = _Probe()
-    history = model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[BetaScheduler(lambda e: 1e-5 * (e + 1)), probe])
+    history = model.fit(x, y, epochs=2, batch_size=32, verbose=0,
+                        callbacks=[BetaScheduler(lambda e: 1e-5 * (e + 1)), probe])
     assert history.history['beta'] == [1e-5, 2e-5]
     assert probe.betas == [[float(np.float32(1e-5))] * 3, [float(np.float32(2e-5))] * 3]
 
@@ -221,7 +225,8 @@ def test_beta_pid_needs_bops_in_logs():
     pid.set_model(_nested_model())
     pid.on_train_begin()
     pid.on_epoch_begin(0)
-    with pytest.raises(ValueError, match=r"logs have no 'bops' \(available keys: \['loss'\]\).*FreeBOPs\(\).*BEFORE BetaPID"):
+    with pytest.raises(ValueError,
+                       match=r"logs have no 'bops' \(available keys: \['loss'\]\).*FreeBOPs\(\).*BEFORE BetaPID"):
         pid.on_epoch_end(0, {'loss': 1.0})
 
 
@@ -354,7 +359,9 @@ def test_pareto_front_keeps_exactly_the_non_dominated_epochs(tmp_path):
     best = _expected_front(h, ['loss'], [-1])
     assert len(best) == 1 and [e['epoch'] for e in by_loss.front] == best
     (entry,) = by_loss.front
-    assert sorted(os.listdir(tmp_path / 'loss')) == sorted(['front.json', f'ep{best[0]:03d}-loss{h["loss"][best[0]]:.5f}.weights.h5'])
+    assert sorted(os.listdir(tmp_path / 'loss')) == sorted(
+        ['front.json', f'ep{best[0]:03d}-loss{h["loss"][best[0]]:.5f}.weights.h5']
+    )
     fresh = _nested_model(16)
     fresh.build((None, N_IN))
     fresh.load_weights(entry['path'])
@@ -379,7 +386,8 @@ def test_pareto_front_ties_keep_the_older_and_dominated_files_go(tmp_path):
 
 def test_pareto_front_bad_inputs(tmp_path):
     pf = ParetoFront(tmp_path)
-    with pytest.raises(ValueError, match=r"metric\(s\) \['bops'\] not in the epoch logs; available keys: \['loss', 'val_accuracy'\]\. Add HGQ.FreeBOPs\(\)"):
+    with pytest.raises(ValueError, match=r"metric\(s\) \['bops'\] not in the epoch logs; "
+                                         r"available keys: \['loss', 'val_accuracy'\]\. Add HGQ.FreeBOPs\(\)"):
         pf.on_epoch_end(0, {'loss': 1.0, 'val_accuracy': 0.5})
     with pytest.raises(ValueError, match=r"metric\(s\) \['val_accuracy'\] not in the epoch logs.*need validation data"):
         pf.on_epoch_end(0, {'loss': 1.0, 'bops': 5.0})
@@ -398,7 +406,8 @@ def test_pareto_front_bad_inputs(tmp_path):
     model.build((None, N_IN))
     pf = ParetoFront(tmp_path / 'x', metrics=['loss'], sides=[-1], fname_format='{epoch}-{val_loss:.3f}')
     pf.set_model(model)
-    with pytest.raises(ValueError, match=r"fname_format '\{epoch\}-\{val_loss:.3f\}' uses 'val_loss', which is not in the epoch logs; available keys: \['epoch', 'loss'\]"):
+    with pytest.raises(ValueError, match=r"fname_format '\{epoch\}-\{val_loss:.3f\}' uses 'val_loss', "
+                                         r"which is not in the epoch logs; available keys: \['epoch', 'loss'\]"):
         pf.on_epoch_end(0, {'loss': 1.0})
 
 
@@ -424,7 +433,8 @@ def test_pbar_with_and_without_validation():
 def test_pbar_formatting_and_disable():
     bar = PBar('acc {accuracy:.2%} {nothing:.3f} {loss!r} {0} {loss:d}')
     assert bar.format({'accuracy': 0.5, 'loss': 1.5}) == 'acc 50.00% - 1.5 - 1.5'
-    assert PBar.postfix({'loss': 1.0}) == '' and PBar.postfix({'bops': 1234.4, 'beta': 2e-6}) == 'bops=1234 beta=2.00e-06'
+    assert PBar.postfix({'loss': 1.0}) == ''
+    assert PBar.postfix({'bops': 1234.4, 'beta': 2e-6}) == 'bops=1234 beta=2.00e-06'
     with pytest.raises(TypeError, match=r"metric must be a format string"):
         PBar(metric=3)
     with pytest.raises(ValueError, match=r"metric '\{loss' is not a valid format string"):

@@ -47,7 +47,9 @@ def test_ranges_and_bops_equal_one_device_exactly(runs, kind):
     run = runs[kind]
     assert int(run['n_replicas']) == 4
     single, multi = _split(run)
-    exact = [k for k in single if k.startswith(('epoch', 'traced/')) or k in ('free_bops', 'exact_bops', 'calibrated_bops')]
+    exact = [
+        k for k in single if k.startswith(('epoch', 'traced/')) or k in ('free_bops', 'exact_bops', 'calibrated_bops')
+    ]
     assert any(k.startswith('epoch1/') and k.endswith('/min') for k in exact)
     assert any(k.startswith('traced/') and k.endswith('/max') for k in exact)
     differ = [k for k in exact if not np.array_equal(single[k], multi[k])]

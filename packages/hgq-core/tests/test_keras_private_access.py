@@ -29,7 +29,8 @@ def _code(path: Path) -> str:
         body = getattr(node, 'body', None)
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body:
             first = body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)):
                 for i in range(first.lineno - 1, first.end_lineno):
                     lines[i] = ''
     return '\n'.join(re.sub(r'#.*$', '', line) for line in lines)

@@ -55,7 +55,8 @@ def _reference(x, k, i, f, rnd, sat):
 
 
 @SETTINGS
-@given(data=st.data(), kif=formats(), rnd=st.sampled_from(ROUNDING_MODES), sat=st.sampled_from(('WRAP', 'SAT', 'SAT_SYM')))
+@given(data=st.data(), kif=formats(), rnd=st.sampled_from(ROUNDING_MODES),
+       sat=st.sampled_from(('WRAP', 'SAT', 'SAT_SYM')))
 def test_quantize_matches_reference(data, kif, rnd, sat):
     k, i, f = kif
     x = data.draw(grid_values(f, i))

@@ -28,7 +28,8 @@ def test_surrogate_gradient_matches_reference(strategy, fbw_shape):
     fbw = rng.uniform(-1, 4, size=fbw_shape).astype(np.float32)
     w = rng.normal(size=(5, 6)).astype(np.float32)
     grads = []
-    for quantize in (lambda x, f: surrogate_quantize(x, f, strategy, True), lambda x, f: _reference_quantize(x, f, strategy)):
+    for quantize in (lambda x, f: surrogate_quantize(x, f, strategy, True),
+                     lambda x, f: _reference_quantize(x, f, strategy)):
 
         def fn(x, f):
             out = quantize(x, f)

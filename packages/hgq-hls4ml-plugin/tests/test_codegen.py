@@ -70,6 +70,7 @@ def test_quantizer_function_signature():
 
 def test_lut_body_indexes_by_raw_bits():
     body = C.lut_body((1, 2, 3), 8, 'io_parallel', 'Catapult', 'table')
-    assert 'table[ac_int<6, false>(ac_fixed<6, 3, true, AC_RND_CONV, AC_WRAP>(data[j]).template slc<6>(0)).to_uint()]' in body
+    assert ('table[ac_int<6, false>(ac_fixed<6, 3, true, AC_RND_CONV, AC_WRAP>(data[j])'
+            '.template slc<6>(0)).to_uint()]') in body
     stream = C.lut_body((0, 2, 2), 8, 'io_stream', 'Quartus', 'table')
     assert 'lut_buffer[8]' in stream and 'res.write(out_word);' in stream

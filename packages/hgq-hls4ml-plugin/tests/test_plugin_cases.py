@@ -98,7 +98,9 @@ def test_types_are_exact_and_quantizers_fused(tmp_path):
     layers = {layer.name: layer for layer in hls_model.get_layers()}
     assert 'q_in' not in layers and 'q_out' not in layers, 'homogeneous quantizers are fused into their producers'
     t_in = layers['x'].get_output_variable().type.precision
-    assert (t_in.width, t_in.integer, t_in.signed, str(t_in.rounding_mode), str(t_in.saturation_mode)) == (6, 3, True, 'RND', 'SAT')
+    assert (t_in.width, t_in.integer, t_in.signed, str(t_in.rounding_mode), str(t_in.saturation_mode)) == (
+        6, 3, True, 'RND', 'SAT'
+    )
     t_out = layers['d'].get_output_variable().type.precision
     assert (t_out.width, t_out.integer, str(t_out.saturation_mode)) == (7, 4, 'SAT')
     acc = layers['d'].get_attr('accum_t').precision

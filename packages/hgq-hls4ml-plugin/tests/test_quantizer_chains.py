@@ -31,7 +31,9 @@ IO_TYPES = ('io_parallel', 'io_stream')
 WIDTH = 6  # elements per chain
 
 # (homogeneous flags of the quantizers, what stands between the first and the second)
-CHAINS = [(flags, between) for flags in itertools.product((True, False), repeat=2) for between in (None, 'relu', 'reshape')]
+CHAINS = [
+    (flags, between) for flags in itertools.product((True, False), repeat=2) for between in (None, 'relu', 'reshape')
+]
 CHAINS += [(flags, None) for flags in itertools.product((True, False), repeat=3)]
 
 

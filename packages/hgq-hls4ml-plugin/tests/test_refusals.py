@@ -53,7 +53,9 @@ def test_hgq_model_given_to_config_from_keras_model():
 def test_every_hgq_layer_class_is_recognized():
     import HGQ.layers as hgq_layers
 
-    classes = {cls for cls in vars(hgq_layers).values() if isinstance(cls, type) and issubclass(cls, keras.layers.Layer)}
+    classes = {
+        cls for cls in vars(hgq_layers).values() if isinstance(cls, type) and issubclass(cls, keras.layers.Layer)
+    }
     paths = {f'{cls.__module__}.{cls.__name__}' for cls in classes if cls.__module__.startswith('HGQ.layers')}
     assert len(paths) >= 20
     assert paths <= set(HGQ_LAYER_PATHS), sorted(paths - set(HGQ_LAYER_PATHS))

@@ -14,7 +14,8 @@ DOC = Path(__file__).resolve().parents[3] / 'docs' / 'coming-from-qkeras.md'
 
 
 def _example(flavour: str) -> str:
-    blocks = re.findall(r'```python[^\n]*\n(.*?)```', DOC.read_text(), flags=re.S)  # info string: the docs collector's options
+    # [^\n]*: the info string (the docs collector's options)
+    blocks = re.findall(r'```python[^\n]*\n(.*?)```', DOC.read_text(), flags=re.S)
     for block in blocks:
         if block.startswith(f'# example: {flavour}'):
             return block

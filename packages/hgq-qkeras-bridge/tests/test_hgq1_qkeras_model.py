@@ -24,7 +24,8 @@ def hgq1_test_model():
 
     def dense(n):
         return qkeras.QDense(n, kernel_quantizer='quantized_bits(8, 3, alpha=1.)',
-                             activation='quantized_bits(5, 3, alpha=1.)', bias_quantizer='quantized_bits(8, 3, alpha=1)')
+                             activation='quantized_bits(5, 3, alpha=1.)',
+                             bias_quantizer='quantized_bits(8, 3, alpha=1)')
 
     def relu(x):
         return keras.layers.Activation('relu')(x)

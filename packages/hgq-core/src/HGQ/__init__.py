@@ -2,8 +2,8 @@
 
 Per-weight and per-activation bitwidths trained by gradient, exact resource estimates (BOPs), and
 bit-exact conversion to hls4ml through proxy models. The public API follows HGQ1 (``hgq`` 0.2.6): the
-top-level names below are HGQ1's, plus the training callbacks of `HGQ.callbacks` and `overflow_report`; `HActivation`, `HAdd`, the long pooling names, `PDropout` and
-`PPermute` live in `HGQ.layers`, as in HGQ1.
+top-level names below are HGQ1's, plus the training callbacks of `HGQ.callbacks` and `overflow_report`;
+`HActivation`, `HAdd`, the long pooling names, `PDropout` and `PPermute` live in `HGQ.layers`, as in HGQ1.
 """
 
 from __future__ import annotations

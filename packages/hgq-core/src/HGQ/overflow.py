@@ -62,7 +62,9 @@ def _frac_bits_of(layer) -> int | None:
     return None
 
 
-def _kernel_sum_bits(f_in: int | None, kernel: np.ndarray, bias: np.ndarray | None, k_out: int, i_out: int) -> int | None:
+def _kernel_sum_bits(
+    f_in: int | None, kernel: np.ndarray, bias: np.ndarray | None, k_out: int, i_out: int
+) -> int | None:
     """``k_out + i_out + max(f_in + f_w, f_b)``; None when the input's fractional bits are unknown."""
     if f_in is None:
         return None
@@ -206,7 +208,9 @@ class _Tally:
         self.outside += int(ops.convert_to_numpy(ops.sum(ops.cast(out, 'int32'))))
         self.total += int(np.prod(out.shape))
         if nd > 1:
-            self.samples += int(ops.convert_to_numpy(ops.sum(ops.cast(ops.any(out, axis=tuple(range(1, nd))), 'int32'))))
+            self.samples += int(
+                ops.convert_to_numpy(ops.sum(ops.cast(ops.any(out, axis=tuple(range(1, nd))), 'int32')))
+            )
         else:
             self.samples += int(ops.convert_to_numpy(ops.sum(ops.cast(out, 'int32'))))
         self.excess = max(self.excess, float(ops.convert_to_numpy(ops.max(excess))) if out.shape[0] else self.excess)

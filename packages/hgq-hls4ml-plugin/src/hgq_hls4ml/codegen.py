@@ -13,8 +13,8 @@ def element_type(k: int, b: int, i: int, rnd: str, sat: str, backend: str) -> st
     if backend.lower() in AC_BACKENDS:
         if sat == 'WRAP_SM' and k:
             raise NotImplementedError(
-                f'ac_fixed (backend {backend}) has no sign-magnitude wrap (WRAP_SM); use WRAP or SAT, or a Vivado/Vitis '
-                'backend.'
+                f'ac_fixed (backend {backend}) has no sign-magnitude wrap (WRAP_SM); use WRAP or SAT, '
+                'or a Vivado/Vitis backend.'
             )
         sat = 'WRAP' if sat == 'WRAP_SM' else sat
         return f'ac_fixed<{b}, {i}, {"true" if k else "false"}, AC_{rnd}, AC_{sat}>'
@@ -203,7 +203,8 @@ def lut_body(kif_in, n: int, io_type: str, backend: str, table: str, data: str =
         f'    typename {res_t}::value_type lut_buffer[{n}];\n'
         f'    for (unsigned w = 0; w < {n} / {data_t}::size; w++) {{\n'
         f'        {data_t} in_word = {data}.read();\n'
-        f'        for (unsigned j = 0; j < {data_t}::size; j++) lut_buffer[w * {data_t}::size + j] = {lookup("in_word[j]")};\n'
+        f'        for (unsigned j = 0; j < {data_t}::size; j++) '
+        f'lut_buffer[w * {data_t}::size + j] = {lookup("in_word[j]")};\n'
         f'    }}\n'
         f'    for (unsigned w = 0; w < {n} / {res_t}::size; w++) {{\n'
         f'        {res_t} out_word;\n'

@@ -22,7 +22,8 @@ def set_native_activation_types(node: Layer, produced: dict[str, QArray]) -> Non
         return
     warnings.warn(
         f'hgq-hls4ml-plugin: {act} layer {node.name!r} uses hls4ml\'s own lookup tables, which are not bit-exact '
-        'with Keras. For tanh/sigmoid use to_proxy_model(..., unary_lut_max_table_size=N) (exact); see docs/exactness.md.',
+        'with Keras. For tanh/sigmoid use to_proxy_model(..., unary_lut_max_table_size=N) (exact); '
+        'see docs/exactness.md.',
         stacklevel=3,
     )
     res = node.attributes['result_t'].precision

@@ -120,8 +120,10 @@ def _pad_and_patches(node, x: QArray, rank: int, pad_value_zero=True):
         strides = [node.get_attr('stride_width')]
         dil = [node.get_attr('dilation', 1) or 1]
     else:
-        pads = [(node.get_attr('pad_top', 0), node.get_attr('pad_bottom', 0)), (node.get_attr('pad_left', 0), node.get_attr('pad_right', 0))]
-        window = [node.get_attr('filt_height', node.get_attr('pool_height')), node.get_attr('filt_width', node.get_attr('pool_width'))]
+        pads = [(node.get_attr('pad_top', 0), node.get_attr('pad_bottom', 0)),
+                (node.get_attr('pad_left', 0), node.get_attr('pad_right', 0))]
+        window = [node.get_attr('filt_height', node.get_attr('pool_height')),
+                  node.get_attr('filt_width', node.get_attr('pool_width'))]
         strides = [node.get_attr('stride_height'), node.get_attr('stride_width')]
         d = node.get_attr('dilation', 1) or 1
         dil = list(d) if isinstance(d, (list, tuple)) else [d, d]
@@ -260,7 +262,8 @@ def _zero_pad(node, inputs):
     if x.lo.ndim == 2:
         pads = [(node.get_attr('pad_left'), node.get_attr('pad_right')), (0, 0)]
     else:
-        pads = [(node.get_attr('pad_top'), node.get_attr('pad_bottom')), (node.get_attr('pad_left'), node.get_attr('pad_right')), (0, 0)]
+        pads = [(node.get_attr('pad_top'), node.get_attr('pad_bottom')),
+                (node.get_attr('pad_left'), node.get_attr('pad_right')), (0, 0)]
     lo = np.pad(x.lo, pads)
     hi = np.pad(x.hi, pads)
     f = np.pad(x.f, pads, constant_values=-np.inf)

@@ -1,11 +1,12 @@
 """Two io_stream corrections to hls4ml 1.3's streaming flow (both found with proxy models; both also affect
 plain hls4ml models, which these passes fix as well).
 
-1. 'same' padding for Conv1D placed before the right layer. For io_stream, hls4ml turns a Conv1D's 'same' padding into a ZeroPadding1D layer inserted before the
-convolution. hls4ml 1.3 inserts it without saying before which layer, so it lands before the *first* consumer
-of the convolution's input. When that input feeds several layers (two convolution branches, say), the padding
-goes onto another branch: the generated firmware compiles and silently computes wrong values (measured: a
-two-branch Conv1D model concatenated on channels, 20/512 outputs right, with and without this plugin).
+1. 'same' padding for Conv1D placed before the right layer. For io_stream, hls4ml turns a Conv1D's 'same'
+padding into a ZeroPadding1D layer inserted before the convolution. hls4ml 1.3 inserts it without saying
+before which layer, so it lands before the *first* consumer of the convolution's input. When that input feeds
+several layers (two convolution branches, say), the padding goes onto another branch: the generated firmware
+compiles and silently computes wrong values (measured: a two-branch Conv1D model concatenated on channels,
+20/512 outputs right, with and without this plugin).
 
 This pass runs just before hls4ml's own and does the same insertion with the convolution named as the next
 layer. hls4ml's pass then finds nothing left to do. The Conv2D pass already names the layer.
@@ -44,7 +45,9 @@ def zero_padding_pass(backend: str) -> type[OptimizerPass]:
             with inserting_before(model, node):
                 return self._inner.transform(model, node)
 
-    ZeroPaddingBeforeConv1D.__name__ = ZeroPaddingBeforeConv1D.__qualname__ = f'{backend.title()}ZeroPaddingBeforeConv1D'
+    ZeroPaddingBeforeConv1D.__name__ = ZeroPaddingBeforeConv1D.__qualname__ = (
+        f'{backend.title()}ZeroPaddingBeforeConv1D'
+    )
     return ZeroPaddingBeforeConv1D
 
 

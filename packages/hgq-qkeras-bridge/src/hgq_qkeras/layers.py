@@ -418,7 +418,9 @@ def _flatten(ctx, layer, inputs):
 @converter('Reshape')
 def _reshape(ctx, layer, inputs):
     x = _one(layer, inputs)
-    return [_same_values(x, layer, keras.layers.Reshape(tuple(layer.target_shape), name=ctx.name(layer.name))(x.tensor))]
+    return [
+        _same_values(x, layer, keras.layers.Reshape(tuple(layer.target_shape), name=ctx.name(layer.name))(x.tensor))
+    ]
 
 
 def _merge_inputs(layer, inputs: list[ProxyTensor]) -> list:

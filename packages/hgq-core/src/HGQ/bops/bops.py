@@ -157,7 +157,10 @@ def _run_calibration(model: keras.Model, dataset, bsz: int, keep_outputs: bool) 
     for batch in _batches(dataset, bsz):
         out = model(batch, training=False)
         if keep_outputs:
-            preds.append(ops.convert_to_numpy(out) if not isinstance(out, (list, tuple)) else [ops.convert_to_numpy(o) for o in out])
+            preds.append(
+                ops.convert_to_numpy(out) if not isinstance(out, (list, tuple))
+                else [ops.convert_to_numpy(o) for o in out]
+            )
     return preds
 
 

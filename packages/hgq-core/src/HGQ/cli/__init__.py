@@ -121,14 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
         're-traces it (exact EBOPs, test accuracy), converts each front model with hls4ml, compares the C simulation '
         'with the proxy model bit for bit, and writes summary.json, report.html, PNGs and the hls4ml project of the '
         'chosen model (the smallest-EBOPs front model within --accuracy-tolerance of the best test accuracy).')
-    d.add_argument('--epochs', type=_positive_int, default=DEFAULT_EPOCHS, help=f'training epochs (default: {DEFAULT_EPOCHS})')
+    d.add_argument('--epochs', type=_positive_int, default=DEFAULT_EPOCHS,
+                   help=f'training epochs (default: {DEFAULT_EPOCHS})')
     d.add_argument('--output-dir', default='hgq_demo', help='output directory (default: ./hgq_demo)')
     _hls_options(d)
     d.add_argument('--beta-start', type=_positive_float, default=DEFAULT_BETA_START,
                    help=f'beta during the warm-up (first eighth of the epochs) (default: {DEFAULT_BETA_START:g})')
     d.add_argument('--beta-end', type=_positive_float, default=DEFAULT_BETA_END,
                    help=f'beta at the last epoch, reached geometrically (default: {DEFAULT_BETA_END:g})')
-    d.add_argument('--seed', type=_non_negative_int, default=0, help='random seed: data split, initial weights (default: 0)')
+    d.add_argument('--seed', type=_non_negative_int, default=0,
+                   help='random seed: data split, initial weights (default: 0)')
     d.add_argument('--batch-size', type=_positive_int, default=128, help='training batch size (default: 128)')
     d.add_argument('--learning-rate', type=_positive_float, default=5e-3, help='Adam learning rate (default: 0.005)')
     d.add_argument('--max-convert', type=_non_negative_int, default=DEFAULT_MAX_CONVERT,

@@ -135,8 +135,9 @@ def run(args, command: str, with_hls: bool) -> int:
         if kind == 'qkeras':
             summary['note'] = 'QKeras model: no trace_minmax (QKeras quantizers fix the ranges) and no HGQ EBOPs.'
         elif kind == 'proxy':
-            summary['note'] = ('Proxy model: converted as it is (its quantizers fix the ranges; --calib, --cover-factor '
-                               'and --saturate do not change it) and no EBOPs (they need the HGQ model).')
+            summary['note'] = ('Proxy model: converted as it is (its quantizers fix the ranges; --calib, '
+                               '--cover-factor and --saturate do not change it) and no EBOPs '
+                               '(they need the HGQ model).')
         if with_hls:
             x = test if test is not None else calib
             prj = os.path.join(out_dir, HLS_PROJECT)
@@ -185,7 +186,8 @@ def _print_result(s: dict[str, Any], out_dir: str, with_hls: bool) -> None:
     for lay in s['layers']:
         kb = '' if lay['kernel_bits_mean'] is None else (
             f"kernel {lay['kernel_bits_mean']:.2f} bits, {100 * lay['kernel_pruned_fraction']:.0f}% pruned; ")
-        print(f"  {lay['name']:<20} {lay['ebops']:>12,.0f} EBOPs  {kb}act. {lay['act_bits_mean']:.2f}/{lay['act_bits_max']} bits")
+        print(f"  {lay['name']:<20} {lay['ebops']:>12,.0f} EBOPs  "
+              f"{kb}act. {lay['act_bits_mean']:.2f}/{lay['act_bits_max']} bits")
     if with_hls:
         status = 'BIT-EXACT' if s['bit_exact'] else 'MISMATCH'
         print(f"C sim == proxy   {s['csim_equal']}/{s['csim_total']} outputs on the {s['compare_data']} data "

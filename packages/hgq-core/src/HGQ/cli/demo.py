@@ -198,7 +198,8 @@ def run(args) -> int:
             with quiet(log):
                 hls_models = {}
                 for i in to_convert:
-                    prj = os.path.join(out_dir, HLS_PROJECT) if i == chosen else os.path.join(tmp, f'epoch{front[i]["epoch"]}')
+                    prj = (os.path.join(out_dir, HLS_PROJECT) if i == chosen
+                           else os.path.join(tmp, f'epoch{front[i]["epoch"]}'))
                     hls_models[i] = hls_convert(front[i]['_proxy'], args.backend, args.io_type, prj)
                 for i, err in compile_all(hls_models, args.jobs):
                     if err is not None:
@@ -277,7 +278,8 @@ def _print_table(s: dict[str, Any], out_dir: str) -> None:
     print(f"* chosen ({s['chosen_rule']}): epoch {c['epoch']}, test accuracy {c['accuracy']:.4f}, "
           f"{c['ebops']:,.0f} EBOPs")
     if s['dropped_after_retrace']:
-        print(f"dropped after re-tracing (dominated): epochs {', '.join(str(d['epoch']) for d in s['dropped_after_retrace'])}")
+        print('dropped after re-tracing (dominated): epochs '
+              f"{', '.join(str(d['epoch']) for d in s['dropped_after_retrace'])}")
     if s.get('not_converted_note'):
         print(s['not_converted_note'])
     status = 'BIT-EXACT' if s['bit_exact'] else 'MISMATCH'

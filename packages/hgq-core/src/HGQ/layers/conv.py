@@ -94,7 +94,9 @@ def conv_bops_sum(
     total = 0.0
     for tap in np.ndindex(*k.shape[:rank]):
         # the input positions this kernel tap touches, over all output positions
-        window = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, (_, _, s, d), (o, _, _) in zip(tap, axes, windows))
+        window = tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s) for t, (_, _, s, d), (o, _, _) in zip(tap, axes, windows)
+        )
         per_channel = xp[window].reshape(-1, xp.shape[-1]).sum(axis=0)
         total += float(per_channel @ k_out[tap])
     return total

@@ -93,7 +93,8 @@ class HAdd(HLayerBase, keras.layers.Add):
         super().__init__(paq_conf=paq_conf, beta=beta, **kwargs)
 
     def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or not input_shape or not isinstance(input_shape[0], (list, tuple)):
+        if (not isinstance(input_shape, (list, tuple)) or not input_shape
+                or not isinstance(input_shape[0], (list, tuple))):
             raise ValueError(
                 f'HAdd {self.name!r} must be called on a list of at least two tensors, got input shape {input_shape!r}.'
             )

@@ -143,7 +143,8 @@ class PConcatenate(PLayerBase, keras.layers.Concatenate):
     """`keras.layers.Concatenate` of two or more HGQ-quantized tensors; the bitwidth maps are concatenated too."""
 
     def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or not input_shape or not isinstance(input_shape[0], (list, tuple)):
+        if (not isinstance(input_shape, (list, tuple)) or not input_shape
+                or not isinstance(input_shape[0], (list, tuple))):
             raise ValueError(
                 f'PConcatenate {self.name!r} must be called on a list of at least two tensors, got input shape '
                 f'{input_shape!r}.'

@@ -57,8 +57,8 @@ def _apply(layer: keras.layers.Layer, x):
     if not isinstance(layer, _ASSOCIATIVE_MERGES):
         if isinstance(layer, (keras.layers.Average, keras.layers.Subtract)):
             raise ValueError(
-                f'{type(layer).__name__} {layer.name!r} has {len(x)} inputs; hls4ml merges take two. Average or subtract '
-                'pairs explicitly.'
+                f'{type(layer).__name__} {layer.name!r} has {len(x)} inputs; hls4ml merges take two. '
+                'Average or subtract pairs explicitly.'
             )
         return layer(x)
     acc = x[0]
@@ -86,7 +86,8 @@ _KERAS_TWIN_ALIASES = {'PAvgPool1D': 'AveragePooling1D', 'PAvgPool2D': 'AverageP
 def keras_twin_class(layer: keras.layers.Layer):
     """The plain Keras class an H- or P-layer emulates (``HDense`` -> ``Dense``, ``HConv2DBatchNorm`` -> ``Conv2D``)."""
     for cls in type(layer).__mro__:
-        if cls.__module__.startswith('keras.') and issubclass(cls, keras.layers.Layer) and cls is not keras.layers.Layer:
+        if (cls.__module__.startswith('keras.') and issubclass(cls, keras.layers.Layer)
+                and cls is not keras.layers.Layer):
             return cls
     name = _KERAS_TWIN_ALIASES.get(type(layer).__name__, type(layer).__name__[1:])
     for candidate in (name, name.replace('BatchNorm', '')):
@@ -132,7 +133,9 @@ def _channels_last(layer, klayer, namer: Namer) -> list[keras.layers.Layer]:
     twin.build((shape[0],) + tuple(shape[2:]) + (shape[1],))
     twin.set_weights(klayer.get_weights())
     to_last = keras.layers.Permute(tuple(range(2, rank + 2)) + (1,), name=namer(f'{layer.name}_to_channels_last'))
-    to_first = keras.layers.Permute((rank + 1,) + tuple(range(1, rank + 1)), name=namer(f'{layer.name}_to_channels_first'))
+    to_first = keras.layers.Permute(
+        (rank + 1,) + tuple(range(1, rank + 1)), name=namer(f'{layer.name}_to_channels_first')
+    )
     return [to_last, twin, to_first]
 
 
@@ -261,7 +264,9 @@ def _foreign_converter(model: Any):
 
 
 def _is_hgq_model(model: Any) -> bool:
-    return isinstance(model, keras.Model) and any(isinstance(layer, (HLayerBase, PLayerBase)) for layer in iter_layers(model))
+    return isinstance(model, keras.Model) and any(
+        isinstance(layer, (HLayerBase, PLayerBase)) for layer in iter_layers(model)
+    )
 
 
 def to_proxy_model(

@@ -85,8 +85,8 @@ class FixedPointQuantizer(keras.layers.Layer):
         overrides: hls4ml settings embedded in the model, ``{'layers': {name: {key: value}}}``.
     """
 
-    def __init__(self, keep_negative, bits, integers, RND: str = 'TRN', SAT: str = 'WRAP', overrides: dict | None = None,
-                 **kwargs):
+    def __init__(self, keep_negative, bits, integers, RND: str = 'TRN', SAT: str = 'WRAP',
+                 overrides: dict | None = None, **kwargs):
         kwargs.pop('trainable', None)
         kwargs.pop('fusible', None)
         shape = kwargs.pop('shape', None)
@@ -113,7 +113,8 @@ class FixedPointQuantizer(keras.layers.Layer):
         if not isinstance(self.overrides, dict):
             raise ValueError(f'FixedPointQuantizer: overrides must be a dict, got {overrides!r}.')
         self.keep_negative = self.add_weight(
-            name='keep_negative', shape=k.shape, dtype='int8', trainable=False, initializer=keras.initializers.Constant(k)
+            name='keep_negative', shape=k.shape, dtype='int8', trainable=False,
+            initializer=keras.initializers.Constant(k),
         )
         self.bits = self.add_weight(
             name='bits', shape=b.shape, dtype='int8', trainable=False, initializer=keras.initializers.Constant(b)
@@ -147,7 +148,9 @@ class FixedPointQuantizer(keras.layers.Layer):
     # -------------------------------------------------------------------------------- properties
     def kbi(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ``(keep_negative, bits, integers)`` int arrays."""
-        return tuple(np.asarray(ops.convert_to_numpy(v)).astype(np.int32) for v in (self.keep_negative, self.bits, self.integers))
+        return tuple(
+            np.asarray(ops.convert_to_numpy(v)).astype(np.int32) for v in (self.keep_negative, self.bits, self.integers)
+        )
 
     @property
     def result_t_kif(self) -> tuple[int, int, int]:

@@ -27,7 +27,9 @@ def _kif(v, name: str) -> tuple[int, int, int]:
     try:
         k, i, f = (int(x) for x in v)
     except (TypeError, ValueError):
-        raise ValueError(f'UnaryLUT: {name} must be a (keep_negative, int_bits, frac_bits) triple, got {v!r}.') from None
+        raise ValueError(
+            f'UnaryLUT: {name} must be a (keep_negative, int_bits, frac_bits) triple, got {v!r}.'
+        ) from None
     if k not in (0, 1):
         raise ValueError(f'UnaryLUT: {name}[0] (keep_negative) must be 0 or 1, got {k}.')
     return k, i, f
@@ -67,7 +69,8 @@ class UnaryLUT(keras.layers.Layer):
                 'Quantize the input more coarsely or keep the activation.'
             )
         n = 1 << bits
-        values = np.zeros(n, np.float32) if table is None else np.asarray(ops.convert_to_numpy(table), np.float32).ravel()
+        values = (np.zeros(n, np.float32) if table is None
+                  else np.asarray(ops.convert_to_numpy(table), np.float32).ravel())
         if values.size != n:
             raise ValueError(f'UnaryLUT: table has {values.size} entries, expected {n} for input format {self.kif_in}.')
         self.table = self.add_weight(
@@ -135,7 +138,8 @@ def _describe(fn) -> str:
 
 def _no_table_error(layer: keras.layers.Layer, kif_in, max_table_size: int) -> ValueError:
     """The error for an activation hls4ml cannot implement that did not become a table."""
-    what = f'Activation layer {layer.name!r} computes {_describe(layer.activation)}, which hls4ml has no implementation of'
+    what = (f'Activation layer {layer.name!r} computes {_describe(layer.activation)}, '
+            'which hls4ml has no implementation of')
     if not kif_in:
         return ValueError(
             f'{what}, and the values of its input are not on a known fixed-point grid (its input does not come '

@@ -482,7 +482,8 @@ class HGQ:
             if np.any(np.isnan(vmin)) or np.any(np.isnan(vmax)):
                 raise ValueError(
                     'The recorded value range contains NaN: the model produced NaN on the calibration data (did the '
-                    'training diverge, or does the data contain NaN?). Fix the model or data, then run trace_minmax again.'
+                    'training diverge, or does the data contain NaN?). Fix the model or data, '
+                    'then run trace_minmax again.'
                 )
             if not np.all(vmax >= vmin):
                 raise ValueError(

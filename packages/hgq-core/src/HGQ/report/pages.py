@@ -76,8 +76,9 @@ def _overflow_section(page: Page, overflow: Mapping[str, Any]) -> None:
     wide = [r['layer'] for r in items if r.get('float32_exact') is False]
     if wide:
         page.paragraph(
-            f'Accumulators wider than float32 holds exactly (24 significant bits): {esc(", ".join(wide))}. The HGQ model '
-            'and the proxy compute these sums in float32 and may differ from the firmware in the last bit even on '
+            f'Accumulators wider than float32 holds exactly (24 significant bits): {esc(", ".join(wide))}. '
+            'The HGQ model and the proxy compute these sums in float32 and may differ from the firmware in the last '
+            'bit even on '
             'data inside the traced ranges.', 'note')
 
 
@@ -103,7 +104,9 @@ def _model_sections(page: Page, out_dir: str, layers: Sequence[LayerBits], layer
     return pngs
 
 
-def write_model_report(out_dir: str, summary: Mapping[str, Any], layers: Sequence[LayerBits], dpi: int = 100) -> dict[str, str]:
+def write_model_report(
+    out_dir: str, summary: Mapping[str, Any], layers: Sequence[LayerBits], dpi: int = 100
+) -> dict[str, str]:
     """Writes the PNGs and ``report.html`` of one model (`hgq convert` / `hgq report`) into ``out_dir``.
 
     ``summary`` is the content of ``summary.json`` (``model``, ``ebops``, ``layers``, ``versions``, and for
@@ -189,7 +192,8 @@ def write_demo_report(
         f"on scikit-learn's 8&times;8 handwritten digits ({esc(d.get('n_train'))} training, {esc(d.get('n_val'))} "
         f"validation, {esc(d.get('n_test'))} test images) while the resource penalty <i>beta</i> rose "
         f"geometrically from {b0:.1e} to {b1:.1e}. "
-        'Every epoch that no other epoch beat on both validation accuracy and EBOPs was kept (<code>ParetoFront</code>); '
+        'Every epoch that no other epoch beat on both validation accuracy and EBOPs was kept '
+        '(<code>ParetoFront</code>); '
         'each kept model was then re-traced on the training data for its exact EBOPs, evaluated on the test set, '
         f"converted to hls4ml ({esc(s.get('backend'))}, {esc(s.get('io_type'))}) and compiled, and its C simulation "
         'compared bit for bit with the Keras proxy model.')
@@ -227,7 +231,8 @@ def write_demo_report(
     pngs['history'] = plots.plot_history(os.path.join(out_dir, PNG_HISTORY), history, front_epochs, c['epoch'], dpi=dpi)
     page.image(pngs['history'], 'Loss and accuracy per epoch (training and validation), the training estimate of '
                'EBOPs (front epochs in blue) and the schedule of beta (log scale).')
-    pngs.update(_model_sections(page, out_dir, layers, summary.get('layers', []), dpi, f"the chosen model (epoch {c['epoch']})"))
+    pngs.update(_model_sections(page, out_dir, layers, summary.get('layers', []), dpi,
+                                f"the chosen model (epoch {c['epoch']})"))
     _versions(page, summary.get('versions', {}))
     pngs['html'] = page.write(os.path.join(out_dir, REPORT_HTML))
     return pngs

@@ -130,7 +130,9 @@ def versions() -> dict[str, str]:
     """Versions of Python, the platform, the Keras backend, g++ and the installed packages that matter."""
     import keras
 
-    out = {'python': platform.python_version(), 'platform': platform.platform(), 'keras_backend': keras.backend.backend()}
+    out = {
+        'python': platform.python_version(), 'platform': platform.platform(), 'keras_backend': keras.backend.backend()
+    }
     for dist in _DISTRIBUTIONS:
         try:
             out[dist] = importlib.metadata.version(dist)

@@ -123,7 +123,9 @@ def apf_to_tuple(apf: str) -> tuple[int, int, int]:
     """
     m = _apf_re.match(apf)
     if m is None:
-        raise ValueError(f'Unable to parse fixed-point type {apf!r}. Expected a string like "fixed<8,3>" or "ufixed<6,2>".')
+        raise ValueError(
+            f'Unable to parse fixed-point type {apf!r}. Expected a string like "fixed<8,3>" or "ufixed<6,2>".'
+        )
     u, b, i = m.groups()
     b, i = int(b), int(i)
     k = 0 if u else 1
