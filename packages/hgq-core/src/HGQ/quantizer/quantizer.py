@@ -181,37 +181,28 @@ def surrogate_quantize(x, fbw, strategy: int, exact_q_value: bool, clip: tuple[f
     ``clip`` bounds ``fbw`` in the forward pass only (HGQ1 clipped the variable in place, so the gradient
     never saw the clip).
 
-    Cost (it runs on every activation of every training step): the grid and its inverse are computed on the
-    bitwidth tensor (no batch axis); the batch-sized work is ``x * scale``, the rounding and ``* (1 / scale)``
-    (for an integer grid ``1 / scale`` is an exact power of two, so the product equals the division bit for bit),
-    and in the gradient ``upstream * (xq - x)`` before the sum; ``-ln2`` scales the sum. That reorders the rounding
-    of the bitwidth gradient (where bitwidths are shared) at the level of one float32 rounding per term, the same
-    size as the run-to-run differences of TensorFlow's multi-threaded sum over the batch; the values and the
-    gradient of ``x`` are unchanged bit for bit."""
+    Keep this form (``round(x * 2**fq) / 2**fq``, ``-ln2`` on every term): a variant tried for speed (a product
+    with a precomputed inverse grid, ``-ln2`` applied after the sum) changed training: the final EBOPs of the
+    digits run (benchmarks/peers/digits_hgq1_api.py, 150 epochs) went from about 2.2k to 3.5k.
+    """
     fbw_shape = tuple(fbw.shape)
 
     @ops.custom_gradient
     def fn(x, fbw):
         if clip is not None:
             fbw = ops.clip(fbw, clip[0], clip[1])
-        if exact_q_value:
-            fq = ops.round(fbw)
-            scale = ops.power(2.0, fq)
-            inv_scale = 1.0 / scale  # exact: a power of two
-        else:
-            scale = ops.power(2.0, fbw)
-            inv_scale = None
+        fq = ops.round(fbw) if exact_q_value else fbw
+        scale = ops.power(2.0, fq)
         y = x * scale
         # training only: floor(y + 0.5) is round-half-up except for y = 0.5 - 2**-25 (y + 0.5 is no float32);
         # inference, which the proxy reproduces, uses the exact form
         y = ops.floor(y + 0.5) if strategy == STANDARD_ROUND else round_values(y, strategy)
-        xq = y * inv_scale if inv_scale is not None else y / scale
+        xq = y / scale
 
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            # -ln2 scales the (small) sum, not each term: one batch-sized product less
-            return upstream, sum_to_shape(upstream * (xq - x), fbw_shape) * (-LN2)
+            return upstream, sum_to_shape(upstream * (xq - x) * (-LN2), fbw_shape)
 
         return xq, grad
 
