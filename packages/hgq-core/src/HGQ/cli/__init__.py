@@ -104,7 +104,6 @@ def _hls_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .._version import __version__
-    from .demo import DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_EPOCHS, DEFAULT_MAX_CONVERT
 
     parser = _Parser(
         prog='hgq',
@@ -113,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument('--version', action='version', version=f'hgq-core {__version__}')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+
+    _add_demo_parser(sub)
+    _add_convert_parsers(sub)
+    return parser
+
+
+def _add_demo_parser(sub) -> None:
+    from .demo import DEFAULT_BETA_END, DEFAULT_BETA_START, DEFAULT_EPOCHS, DEFAULT_MAX_CONVERT
 
     d = sub.add_parser(
         'demo', help='train on scikit-learn digits for a range of budgets, convert the Pareto front, check, report',
@@ -142,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='choose the smallest model within this test accuracy of the best (default: 0.01)')
     d.set_defaults(func=_run_demo)
 
+
+def _add_convert_parsers(sub) -> None:
     for name, with_hls in (('convert', True), ('report', False)):
         if with_hls:
             help_ = 'saved model -> trace_minmax -> proxy -> hls4ml project, C simulation checked bit for bit, report'
@@ -171,7 +180,6 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument('--output-dir', default=None,
                        help=f'output directory (default: ./<model name>_{"hls" if with_hls else "report"})')
         p.set_defaults(func=_run_convert if with_hls else _run_report)
-    return parser
 
 
 def _run_demo(args) -> int:

@@ -97,17 +97,9 @@ def _overflow(model, proxy, kind: str, test) -> dict[str, Any] | None:
 
 
 def run(args, command: str, with_hls: bool) -> int:
+    """`hgq convert` (``with_hls``) or `hgq report`: trace, proxy, (convert and check), report."""
     what = f'hgq {command}'
-    check_file(args.model, 'model file', ('.keras', '.h5', '.hdf5'))
-    check_file(args.calib, 'calibration file', ('.npy', '.npz'))
-    if with_hls and args.test is not None:
-        check_file(args.test, 'test file', ('.npy', '.npz'))
-    if not args.cover_factor > 0:
-        raise CLIError(f'--cover-factor must be > 0, got {args.cover_factor}')
-    if with_hls:
-        require_hls4ml(what)
-    require_matplotlib(what)
-
+    _check_args(args, what, with_hls)
     t0 = time.perf_counter()
     model, kind = load_model(args.model)
     calib = load_inputs(args.calib, model, 'calibration file')
@@ -115,53 +107,14 @@ def run(args, command: str, with_hls: bool) -> int:
     out_dir = prepare_output_dir(args.output_dir or _default_dir(args.model, 'hls' if with_hls else 'report'), _OWNED)
 
     from HGQ.report import versions, write_model_report
-    from HGQ.report.summary import command_line
 
     with open_log(out_dir) as log:
         proxy, ebops, layers = _trace_and_proxy(model, kind, calib, args, log)
         with quiet(log):
             hgq_eq, hgq_total = _hgq_vs_proxy(model, proxy, kind, calib)
-        summary: dict[str, Any] = {
-            'tool': what,
-            'schema_version': 1,
-            'command': command_line(args.argv),
-            'model': os.path.abspath(args.model),
-            'kind': kind,
-            'calib_samples': n_samples(calib),
-            'cover_factor': args.cover_factor,
-            'saturate': bool(args.saturate),
-            'ebops': ebops,
-        }
-        if kind == 'qkeras':
-            summary['note'] = 'QKeras model: no trace_minmax (QKeras quantizers fix the ranges) and no HGQ EBOPs.'
-        elif kind == 'proxy':
-            summary['note'] = ('Proxy model: converted as it is (its quantizers fix the ranges; --calib, '
-                               '--cover-factor and --saturate do not change it) and no EBOPs '
-                               '(they need the HGQ model).')
+        summary = _summary_head(args, what, kind, calib, ebops)
         if with_hls:
-            x = test if test is not None else calib
-            prj = os.path.join(out_dir, HLS_PROJECT)
-            print(f'{what}: converting {os.path.basename(args.model)} with hls4ml ({args.backend}, {args.io_type}) '
-                  'and compiling the C simulation ...', file=sys.stderr, flush=True)
-            with quiet(log):
-                try:
-                    hls_model = hls_convert(proxy, args.backend, args.io_type, prj)
-                except Exception as e:
-                    raise CLIError(f'hls4ml cannot convert the proxy model ({type(e).__name__}: {one_line(e)}); '
-                                   f'details in {os.path.join(out_dir, "hgq.log")}') from None
-                [(_, err)] = list(compile_all({0: hls_model}, 1))
-                if err is not None:
-                    raise compile_error(err, out_dir)
-                count = hls_compare(proxy, hls_model, x)
-                overflow = _overflow(model, proxy, kind, test)
-            summary.update({
-                'csim_equal': count.equal, 'csim_total': count.total, 'bit_exact': count.exact,
-                'max_abs_diff': count.max_abs_diff, 'compare_data': 'test' if test is not None else 'calib',
-                'compare_samples': n_samples(x), 'backend': args.backend, 'io_type': args.io_type,
-                'hls_project': HLS_PROJECT,
-            })
-            if overflow is not None:
-                summary['overflow'] = overflow
+            summary.update(_convert_and_check(args, what, model, proxy, kind, calib, test, out_dir, log))
         summary['hgq_vs_proxy_equal'], summary['hgq_vs_proxy_total'] = hgq_eq, hgq_total
         summary['layers'] = [lb.as_dict() for lb in layers]
         summary['versions'] = versions()
@@ -174,6 +127,69 @@ def run(args, command: str, with_hls: bool) -> int:
     if with_hls:
         return 0 if summary['bit_exact'] else 1
     return 0
+
+
+def _check_args(args, what: str, with_hls: bool) -> None:
+    check_file(args.model, 'model file', ('.keras', '.h5', '.hdf5'))
+    check_file(args.calib, 'calibration file', ('.npy', '.npz'))
+    if with_hls and args.test is not None:
+        check_file(args.test, 'test file', ('.npy', '.npz'))
+    if not args.cover_factor > 0:
+        raise CLIError(f'--cover-factor must be > 0, got {args.cover_factor}')
+    if with_hls:
+        require_hls4ml(what)
+    require_matplotlib(what)
+
+
+def _summary_head(args, what: str, kind: str, calib, ebops) -> dict[str, Any]:
+    from HGQ.report.summary import command_line
+
+    summary: dict[str, Any] = {
+        'tool': what,
+        'schema_version': 1,
+        'command': command_line(args.argv),
+        'model': os.path.abspath(args.model),
+        'kind': kind,
+        'calib_samples': n_samples(calib),
+        'cover_factor': args.cover_factor,
+        'saturate': bool(args.saturate),
+        'ebops': ebops,
+    }
+    if kind == 'qkeras':
+        summary['note'] = 'QKeras model: no trace_minmax (QKeras quantizers fix the ranges) and no HGQ EBOPs.'
+    elif kind == 'proxy':
+        summary['note'] = ('Proxy model: converted as it is (its quantizers fix the ranges; --calib, '
+                           '--cover-factor and --saturate do not change it) and no EBOPs '
+                           '(they need the HGQ model).')
+    return summary
+
+
+def _convert_and_check(args, what: str, model, proxy, kind: str, calib, test, out_dir: str, log) -> dict[str, Any]:
+    """Converts the proxy with hls4ml, compiles it and counts C sim == proxy (test data, else calibration data)."""
+    x = test if test is not None else calib
+    prj = os.path.join(out_dir, HLS_PROJECT)
+    print(f'{what}: converting {os.path.basename(args.model)} with hls4ml ({args.backend}, {args.io_type}) '
+          'and compiling the C simulation ...', file=sys.stderr, flush=True)
+    with quiet(log):
+        try:
+            hls_model = hls_convert(proxy, args.backend, args.io_type, prj)
+        except Exception as e:
+            raise CLIError(f'hls4ml cannot convert the proxy model ({type(e).__name__}: {one_line(e)}); '
+                           f'details in {os.path.join(out_dir, "hgq.log")}') from None
+        [(_, err)] = list(compile_all({0: hls_model}, 1))
+        if err is not None:
+            raise compile_error(err, out_dir)
+        count = hls_compare(proxy, hls_model, x)
+        overflow = _overflow(model, proxy, kind, test)
+    out = {
+        'csim_equal': count.equal, 'csim_total': count.total, 'bit_exact': count.exact,
+        'max_abs_diff': count.max_abs_diff, 'compare_data': 'test' if test is not None else 'calib',
+        'compare_samples': n_samples(x), 'backend': args.backend, 'io_type': args.io_type,
+        'hls_project': HLS_PROJECT,
+    }
+    if overflow is not None:
+        out['overflow'] = overflow
+    return out
 
 
 def _print_result(s: dict[str, Any], out_dir: str, with_hls: bool) -> None:

@@ -184,6 +184,30 @@ def write_demo_report(
         ('models on the front', f'{len(front)}', ''),
         ('bit-exact in C simulation', f'{n_exact}/{len(converted)}', 'ok' if all_ok else 'bad'),
     ])
+    _demo_intro(page, summary)
+    pngs = {}
+    page.heading('Pareto front: accuracy vs. resources')
+    dropped = summary.get('dropped_after_retrace', [])
+    pngs['pareto'] = plots.plot_pareto(os.path.join(out_dir, PNG_PARETO), front, chosen, dropped,
+                                       title='HGQ on digits: test accuracy vs. EBOPs', dpi=dpi)
+    page.image(pngs['pareto'], f"Each blue point is a model no other model beats on both test accuracy and EBOPs "
+               f"(accuracy of the firmware, i.e. of the proxy model, on the test images). The star is the chosen one "
+               f"({esc(summary.get('chosen_rule', ''))}). Orange crosses: checkpoints kept during training (on "
+               'validation accuracy and the training estimate of EBOPs) that re-tracing showed dominated.')
+    _demo_front_table(page, summary, front, chosen, dropped)
+    page.heading('Training history')
+    front_epochs = [e['epoch'] for e in front]
+    pngs['history'] = plots.plot_history(os.path.join(out_dir, PNG_HISTORY), history, front_epochs, c['epoch'], dpi=dpi)
+    page.image(pngs['history'], 'Loss and accuracy per epoch (training and validation), the training estimate of '
+               'EBOPs (front epochs in blue) and the schedule of beta (log scale).')
+    pngs.update(_model_sections(page, out_dir, layers, summary.get('layers', []), dpi,
+                                f"the chosen model (epoch {c['epoch']})"))
+    _versions(page, summary.get('versions', {}))
+    pngs['html'] = page.write(os.path.join(out_dir, REPORT_HTML))
+    return pngs
+
+
+def _demo_intro(page, summary: Mapping[str, Any]) -> None:
     s = summary.get('settings', {})
     d = summary.get('dataset', {})
     b0, b1 = float(s.get('beta_start', 0.0)), float(s.get('beta_end', 0.0))
@@ -197,15 +221,9 @@ def write_demo_report(
         'each kept model was then re-traced on the training data for its exact EBOPs, evaluated on the test set, '
         f"converted to hls4ml ({esc(s.get('backend'))}, {esc(s.get('io_type'))}) and compiled, and its C simulation "
         'compared bit for bit with the Keras proxy model.')
-    pngs = {}
-    page.heading('Pareto front: accuracy vs. resources')
-    dropped = summary.get('dropped_after_retrace', [])
-    pngs['pareto'] = plots.plot_pareto(os.path.join(out_dir, PNG_PARETO), front, chosen, dropped,
-                                       title='HGQ on digits: test accuracy vs. EBOPs', dpi=dpi)
-    page.image(pngs['pareto'], f"Each blue point is a model no other model beats on both test accuracy and EBOPs "
-               f"(accuracy of the firmware, i.e. of the proxy model, on the test images). The star is the chosen one "
-               f"({esc(summary.get('chosen_rule', ''))}). Orange crosses: checkpoints kept during training (on "
-               'validation accuracy and the training estimate of EBOPs) that re-tracing showed dominated.')
+
+
+def _demo_front_table(page, summary: Mapping[str, Any], front, chosen: int, dropped) -> None:
     rows, classes = [], []
     for i, e in enumerate(front):
         rows.append([i, e['epoch'], f"{e['beta']:.2e}", f"{e['accuracy']:.4f}", f"{e['ebops']:,.0f}",
@@ -226,13 +244,3 @@ def write_demo_report(
         page.paragraph(f'{len(dropped)} checkpoint(s) kept during training turned out dominated once re-traced '
                        '(exact EBOPs, test accuracy) and were dropped: epochs '
                        + ', '.join(str(e['epoch']) for e in dropped) + '.', 'note')
-    page.heading('Training history')
-    front_epochs = [e['epoch'] for e in front]
-    pngs['history'] = plots.plot_history(os.path.join(out_dir, PNG_HISTORY), history, front_epochs, c['epoch'], dpi=dpi)
-    page.image(pngs['history'], 'Loss and accuracy per epoch (training and validation), the training estimate of '
-               'EBOPs (front epochs in blue) and the schedule of beta (log scale).')
-    pngs.update(_model_sections(page, out_dir, layers, summary.get('layers', []), dpi,
-                                f"the chosen model (epoch {c['epoch']})"))
-    _versions(page, summary.get('versions', {}))
-    pngs['html'] = page.write(os.path.join(out_dir, REPORT_HTML))
-    return pngs
