@@ -6,6 +6,8 @@ import warnings
 
 import keras
 
+from HGQ._keras_compat import keras_history
+
 from .context import Context, Options, ProxyTensor
 from .environment import LEGACY, check_environment, qkeras_flavour
 from .errors import QKerasConversionError
@@ -23,7 +25,7 @@ def is_qkeras_model(model) -> bool:
 
 
 def _input_name(t) -> str:
-    history = getattr(t, '_keras_history', None)
+    history = keras_history(t)  # tf_keras tensors carry the same attribute
     layer = history[0] if history is not None else None
     return getattr(layer, 'name', None) or getattr(t, 'name', 'input')
 
