@@ -15,7 +15,8 @@ bitwidths it meets, the same for every output channel) are equal bit for bit. Sc
 gradients of the two forms agree to float rounding (the sums are taken before or after the scaling).
 
 `patch_layers` swaps these forms into `HDense` / `HConv` for as long as the context is open (for benchmarks: the
-layer files keep the straightforward forms).
+layer files keep the straightforward forms). On PyTorch, `conv_bops_sum`'s gradient fails in torch's slow_conv2d
+("grad_weight must be contiguous"); the layers do not use this module.
 """
 
 from __future__ import annotations
