@@ -27,7 +27,9 @@ from HGQ.proxy import UnaryLUT
 from .conftest import compare_csim
 from .layer_cases import CASES, ROUNDINGS, layer_conf, make_data, randomize
 
-COMBOS = list(itertools.product(ROUNDINGS, (True, False), ('io_parallel', 'io_stream'), ('Vivado', 'Vitis')))
+# aggressive, io type, backend
+TWO_VALUED_AXES = ((True, False), ('io_parallel', 'io_stream'), ('Vivado', 'Vitis'))
+COMBOS = list(itertools.product(ROUNDINGS, *TWO_VALUED_AXES))
 
 
 def _ci_combos(j: int) -> list[tuple]:
@@ -37,9 +39,8 @@ def _ci_combos(j: int) -> list[tuple]:
     flip = j % 2
     mixed = ((j >> 1) & 1, (j >> 2) & 1, (j >> 3) & 1)
     picks = [(flip,) * 3, (1 - flip,) * 3, mixed]
-    axes = ((True, False), ('io_parallel', 'io_stream'), ('Vivado', 'Vitis'))
     return [
-        (ROUNDINGS[(j + m) % len(ROUNDINGS)],) + tuple(values[b] for values, b in zip(axes, bits))
+        (ROUNDINGS[(j + m) % len(ROUNDINGS)],) + tuple(values[b] for values, b in zip(TWO_VALUED_AXES, bits))
         for m, bits in enumerate(picks)
     ]
 
