@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,50 +30,33 @@ VARIANTS = ('float', 'hgq', 'hgq + FreeBOPs, ResetMinMax')
 
 def _worker(data: str, epochs: int, rounds: int) -> None:
     """Measures in this interpreter and prints one JSON line (runs in the subprocess)."""
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    sys.path.insert(0, str(HERE / 'peers'))
     import numpy as np
-    import tensorflow as tf
+    from digits_hgq1_api import BATCH, build_model, keras, tf
 
     try:  # HGQ1's API: this project or HGQ1 (an interpreter without it, such as HGQ2's, measures float only)
         import HGQ
-        from HGQ import FreeBOPs, HDense, HQuantize, ResetMinMax
+        from HGQ import FreeBOPs, ResetMinMax
 
         variants, hgq_version = VARIANTS, getattr(HGQ, '__version__', '?')
     except ImportError:
         variants, hgq_version = VARIANTS[:1], 'none'
-    try:  # Keras 3, or Keras 2 through tf.keras (HGQ1's stack)
-        import keras
-
-        if not hasattr(keras, 'Sequential'):
-            raise ImportError
-    except ImportError:
-        keras = tf.keras
     d = np.load(data)
     xtr, ytr = d['xtr'], d['ytr']
     xrep, yrep = np.concatenate([xtr] * epochs), np.concatenate([ytr] * epochs)
-    steps = -(-len(xtr) // 64)
-
-    def model(kind: str):
-        if kind == 'float':
-            layers = [keras.layers.Dense(32, activation='relu'), keras.layers.Dense(10)]
-        else:
-            layers = [HQuantize(beta=1e-6), HDense(32, activation='relu', beta=1e-6), HDense(10, beta=1e-6)]
-        m = keras.Sequential([keras.Input((64,)), *layers])
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        m.compile(keras.optimizers.Adam(3e-3), loss, metrics=['accuracy'])
-        return m
+    steps = -(-len(xtr) // BATCH)
 
     times: dict[str, dict[str, list[float]]] = {v: {'epoch_ms': [], 'step_ms': []} for v in variants}
     for _ in range(rounds):
         for v in variants:
-            m = model('float' if v == 'float' else 'hgq')
+            m = build_model(hgq=v != 'float')
             cbs = [FreeBOPs(), ResetMinMax()] if 'FreeBOPs' in v else []
-            m.fit(xtr, ytr, batch_size=64, epochs=2, verbose=0, callbacks=cbs)  # tracing
+            m.fit(xtr, ytr, batch_size=BATCH, epochs=2, verbose=0, callbacks=cbs)  # tracing
             t0 = time.perf_counter()
-            m.fit(xtr, ytr, batch_size=64, epochs=epochs, verbose=0, callbacks=cbs)
+            m.fit(xtr, ytr, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=cbs)
             t_many = time.perf_counter() - t0
             t0 = time.perf_counter()
-            m.fit(xrep, yrep, batch_size=64, epochs=1, verbose=0, callbacks=cbs)
+            m.fit(xrep, yrep, batch_size=BATCH, epochs=1, verbose=0, callbacks=cbs)
             t_one = time.perf_counter() - t0
             times[v]['epoch_ms'].append((t_many - t_one) / epochs * 1e3)
             times[v]['step_ms'].append(t_one / (epochs * steps) * 1e3)
@@ -98,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         _worker(args.worker[0], int(args.worker[1]), int(args.worker[2]))
         return 0
     sys.path.insert(0, str(HERE))
-    from vs_peers import digits_npz
+    from vs_peers import digits_npz, run_json
 
     pythons = args.python or [sys.executable]
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,14 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         digits_npz(data)
         results = []
         for py in pythons:
-            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', KERAS_BACKEND='tensorflow', PYTHONPATH='')
             cmd = [py, str(Path(__file__).resolve()), '--worker', str(data), str(args.epochs), str(args.rounds)]
-            out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-            lines = [ln for ln in out.stdout.splitlines() if ln.startswith('{')]
-            if out.returncode != 0 or not lines:
-                print(f'{py} failed:\n{out.stderr[-3000:]}', file=sys.stderr)
+            try:
+                r = run_json(py, cmd)
+            except RuntimeError as e:
+                print(e, file=sys.stderr)
                 return 1
-            r = json.loads(lines[-1])
             results.append(r)
             for v, m in r['med'].items():
                 print(f"HGQ {r['hgq']:12s} Keras {r['keras']:8s} {v:30s} step {m['step_ms']:.3f} ms   "

@@ -46,17 +46,22 @@ def digits_npz(path: Path) -> None:
     np.savez(path, xtr=x[:1437], ytr=y[:1437], xte=x[1437:], yte=y[1437:])
 
 
-def run_one(tool: str, data: Path, epochs: int, seed: int) -> dict:
-    py, script = TOOLS[tool]
+def run_json(what: str, cmd: list[str]) -> dict:
+    """Runs ``cmd`` (an interpreter of another venv and its arguments) on TensorFlow with nothing of this venv on
+    the path; returns the last JSON line it printed (RuntimeError with its output if it failed)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', KERAS_BACKEND='tensorflow', PYTHONPATH='')
-    t0 = time.perf_counter()
-    p = subprocess.run([py, str(script), str(data), str(epochs), str(seed)], capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith('{')]
     if p.returncode != 0 or not lines:
-        raise RuntimeError(f'{tool} failed (rc {p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}')
-    out = json.loads(lines[-1])
-    out['process_s'] = wall
+        raise RuntimeError(f'{what} failed (rc {p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}')
+    return json.loads(lines[-1])
+
+
+def run_one(tool: str, data: Path, epochs: int, seed: int) -> dict:
+    py, script = TOOLS[tool]
+    t0 = time.perf_counter()
+    out = run_json(tool, [py, str(script), str(data), str(epochs), str(seed)])
+    out['process_s'] = time.perf_counter() - t0
     return out
 
 

@@ -17,9 +17,6 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import HGQ  # noqa: E402
-from HGQ import FreeBOPs, HDense, HQuantize, ResetMinMax, trace_minmax  # noqa: E402
-
 try:  # Keras 3 (this project) or Keras 2 (HGQ1, through tf.keras)
     import keras
 
@@ -48,24 +45,33 @@ class LogBeta(keras.callbacks.Callback):
                 var.assign(b)
 
 
+def build_model(hgq: bool = True):
+    """The compiled MLP of the digits run; ``hgq=False``: the same MLP with plain Dense layers (a float reference,
+    which needs no HGQ: `benchmarks/epoch_overhead.py` builds it in any Keras venv)."""
+    if hgq:
+        from HGQ import HDense, HQuantize
+
+        layers = [HQuantize(beta=BETA0), HDense(32, activation='relu', beta=BETA0), HDense(10, beta=BETA0)]
+    else:
+        layers = [keras.layers.Dense(32, activation='relu'), keras.layers.Dense(10)]
+    model = keras.Sequential([keras.Input((64,)), *layers])
+    model.compile(
+        keras.optimizers.Adam(LR), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=['accuracy']
+    )
+    return model
+
+
 def main():
+    import HGQ
+    from HGQ import FreeBOPs, ResetMinMax, trace_minmax
+
     path, epochs = sys.argv[1], int(sys.argv[2])
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     d = np.load(path)
     xtr, ytr, xte, yte = d['xtr'], d['ytr'], d['xte'], d['yte']
     tf.random.set_seed(seed)
     np.random.seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            HQuantize(beta=BETA0),
-            HDense(32, activation='relu', beta=BETA0),
-            HDense(10, beta=BETA0),
-        ]
-    )
-    model.compile(
-        keras.optimizers.Adam(LR), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=['accuracy']
-    )
+    model = build_model()
     cbs = [LogBeta(epochs), FreeBOPs(), ResetMinMax()]
     t0 = time.perf_counter()
     model.fit(xtr, ytr, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=cbs)
