@@ -15,8 +15,6 @@ Variants:
     no_bops         without the BOPs term (``input_bw`` None: no act_bw/kernel_bw, no matmul, no add_loss, no assign)
     no_record       without the min/max recording
     no_quant        quantizers are identities (the recording and the BOPs term stay)
-    skip_noop_broadcast  act_bw / kernel_bw without ``broadcast_to`` where the shape already matches (prototype of a
-                    proposed change in layers/base.py)
     hgq_fast_bops   the BOPs term computed by `HGQ.bops.fast` (the prototype of the proposed layer change)
     float_xla / hgq_xla   compiled with ``jit_compile=True`` (TensorFlow only)
 Callbacks (FreeBOPs + ResetMinMax) are timed separately: the mean time of their ``on_epoch_end``.
@@ -106,29 +104,7 @@ def patched_module(mod, name, value):
         setattr(mod, name, old)
 
 
-class _OpsSkippingNoopBroadcast:
-    """``keras.ops`` whose ``broadcast_to`` returns its input when the shape is already the target shape."""
-
-    def __init__(self, ops):
-        self._ops = ops
-
-    def __getattr__(self, name):
-        return getattr(self._ops, name)
-
-    def broadcast_to(self, x, shape):
-        if tuple(x.shape) == tuple(shape):
-            return x
-        return self._ops.broadcast_to(x, shape)
-
-
-def _skip_noop_broadcast():
-    import HGQ.layers.base as base
-
-    return patched_module(base, 'ops', _OpsSkippingNoopBroadcast(base.ops))
-
-
 PATCHES = {
-    'skip_noop_broadcast': _skip_noop_broadcast,
     'hgq_prev_quant': _previous_quantizer,
     'no_bops': lambda: patched(HLayerBase, 'input_bw', property(lambda self: None)),
     'no_record': lambda: patched(Quantizer, 'record', lambda self, xq: None),

@@ -38,6 +38,14 @@ def _torch_forward(impl):
     return forward
 
 
+def broadcast_if_needed(x, shape):
+    """``broadcast_to(x, shape)``, or ``x`` itself where it has that shape already (a broadcast to the same shape is
+    an op, and one more in the gradient, that TensorFlow runs every training step)."""
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return ops.broadcast_to(x, shape)
+
+
 def scale_grad(x, scale: float):
     """Returns ``x`` with its gradient multiplied by ``scale``."""
     sx = x * scale
@@ -412,7 +420,7 @@ class HLayerBase(PerThreadLosses, ABSBaseLayer):
         if self.kq.axes:
             int_bits = ops.max(int_bits, axis=self.kq.axes, keepdims=True)
         k_bw = bits_with_grad(int_bits, self.kq.fbw, float(np.sqrt(1.0 / self.kq.degeneracy)), self.kq.bw_clip)
-        return ops.broadcast_to(k_bw, qk.shape)
+        return broadcast_if_needed(k_bw, qk.shape)
 
     @property
     def kernel_bw(self):
@@ -432,10 +440,11 @@ class HLayerBase(PerThreadLosses, ABSBaseLayer):
         if self._relu_act:
             base = ops.floor(log2(ops.maximum(q._max, 0.0))) + 1.0
         else:
-            ref = ops.maximum(ops.abs(q._min), ops.abs(q._max))
-            base = ops.floor(log2(ref)) + ops.where(q._min < 0, 2.0, 1.0)
+            vmin = ops.copy(q._min)  # one read of the variable for both uses
+            ref = ops.maximum(ops.abs(vmin), ops.abs(q._max))
+            base = ops.floor(log2(ref)) + ops.where(vmin < 0, 2.0, 1.0)
         bw = bits_with_grad(base, q.fbw, float(np.sqrt(1.0 / q.degeneracy)), q.bw_clip)
-        return ops.broadcast_to(bw, self._act_shape)
+        return broadcast_if_needed(bw, self._act_shape)
 
     @property
     def _act_shape(self) -> tuple[int, ...]:

@@ -223,12 +223,30 @@ def bits_with_grad(base, fbw, grad_scale: float, clip: tuple[float, float] | Non
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            g = upstream * ops.cast(bw > 0, upstream.dtype) * grad_scale
+            # the same values as upstream * (bw > 0) * grad_scale, one op fewer (where the mask is 0: +0, not -0)
+            g = ops.where(bw > 0, upstream * grad_scale, 0.0)
             return ops.zeros_like(base), sum_to_shape(g, fbw_shape)
 
         return bw, grad
 
     return fn(base, _as_tensor(fbw))
+
+
+def max_over_non_channel_axes(fbw, channel_loc: int):
+    """``max`` of a bitwidth tensor over every axis but the channel axis (``channel_loc`` -1 or 1); a reshape where
+    those axes all have size 1 (the same value and gradient without a reduction, e.g. for `HDense`)."""
+    nd = len(fbw.shape)
+    if channel_loc == -1:
+        axes = tuple(range(nd - 1))
+    elif channel_loc == 1:
+        axes = (0,) + tuple(range(2, nd))
+    else:
+        raise ValueError(f'channel_loc must be -1 or 1, got {channel_loc}.')
+    if not axes:
+        return fbw
+    if all(fbw.shape[a] == 1 for a in axes):
+        return ops.reshape(fbw, tuple(s for d, s in enumerate(fbw.shape) if d not in axes))
+    return ops.max(fbw, axis=axes)
 
 
 def straight_through_round(x):
@@ -390,18 +408,15 @@ class HGQ:
         self._max.assign(ops.maximum(self._max, vmax))
 
     def _bias_fbw(self, channel_loc: int):
-        fbw = self._fbw_value()
-        nd = len(fbw.shape)
-        if channel_loc == -1:
-            axes = tuple(range(nd - 1))
-        elif channel_loc == 1:
-            axes = (0,) + tuple(range(2, nd))
-        else:
-            raise ValueError(f'channel_loc must be -1 or 1, got {channel_loc}.')
-        return ops.max(fbw, axis=axes) if axes else fbw
+        return max_over_non_channel_axes(self._fbw_value(), channel_loc)
 
     def bias_forward(self, x, training=None, channel_loc: int = -1):
         """Quantizes a bias with the output's fractional bits, max-reduced over non-channel axes."""
+        if training and self.rnd_strategy in (STANDARD_ROUND, FLOOR):
+            # as the output: the clip in the forward pass only (it commutes with the max), so that the training step
+            # has no clip gradient to compute (HGQ1 clipped the variable in place)
+            fbw = max_over_non_channel_axes(self.fbw, channel_loc)
+            return surrogate_quantize(x, fbw, self.rnd_strategy, self.exact_q_value, self.bw_clip)
         return self._quantize(x, self._bias_fbw(channel_loc), training)
 
     # ------------------------------------------------------------------------------------- bits
