@@ -1,6 +1,8 @@
-"""Micro-benchmark of the BOPs contraction alone (value + gradients for both bitwidth maps), the layers' current
-form against `HGQ.bops.fast` (kernel bitwidths summed over the output channels first), compiled (``tf.function`` /
-``jax.jit``), alternated; the shapes of the benchmark models' layers.
+"""Micro-benchmark of the BOPs contraction alone (value + gradients for both bitwidth maps), compiled (``tf.function``
+/ ``jax.jit``), alternated, on the shapes of the benchmark models' layers. Dense: the matrix product the layers use
+('current') against `HGQ.bops.fast` (kernel bitwidths summed over the outputs first); convolutions: the sum of the
+convolution of the bitwidth maps ('current', the form before the coverage) against the tap-coverage form the layers
+use now ('fast', `HGQ.layers.conv.coverage_bops_sum`).
 
     python benchmarks/bops_micro.py --backend tensorflow
 """
@@ -19,6 +21,7 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 from HGQ.bops import fast  # noqa: E402
+from HGQ.layers.conv import coverage_bops_sum, tap_coverage  # noqa: E402
 
 CASES = {
     'dense 64x32': ((1, 64), (64, 32), 'dense'),
@@ -31,10 +34,11 @@ def conv(a, k):
     return ops.conv(a, k, strides=1, padding='valid')
 
 
-def forms(kind):
+def forms(kind, ashape=None, kshape=None):
     if kind == 'dense':
         return {'current': lambda a, k: ops.sum(ops.matmul(a, k)), 'fast': fast.dense_bops}
-    return {'current': lambda a, k: ops.sum(conv(a, k)), 'fast': lambda a, k: fast.conv_bops_sum(conv, a, k)}
+    coverage = tap_coverage(ashape[1:-1], kshape[:-2], (1, 1), (1, 1), 'valid')
+    return {'current': lambda a, k: ops.sum(conv(a, k)), 'fast': lambda a, k: coverage_bops_sum(coverage, a, k)}
 
 
 def compiled(f):
@@ -60,7 +64,7 @@ def main():
     for name, (ashape, kshape, kind) in CASES.items():
         a = ops.convert_to_tensor(rng.integers(0, 8, ashape).astype('float32'))
         k = ops.convert_to_tensor(rng.integers(0, 8, kshape).astype('float32'))
-        steps = {n: compiled(f) for n, f in forms(kind).items()}
+        steps = {n: compiled(f) for n, f in forms(kind, ashape, kshape).items()}
         for s in steps.values():
             s(a, k)
         times = {n: [] for n in steps}

@@ -15,7 +15,9 @@ Variants:
     no_bops         without the BOPs term (``input_bw`` None: no act_bw/kernel_bw, no matmul, no add_loss, no assign)
     no_record       without the min/max recording
     no_quant        quantizers are identities (the recording and the BOPs term stay)
-    hgq_fast_bops   the BOPs term computed by `HGQ.bops.fast` (the prototype of the proposed layer change)
+    hgq_fast_bops   the HDense BOPs term computed by `HGQ.bops.fast` (kernel bitwidths summed over the outputs first)
+    bops_by_conv    the convolutions' BOPs term as the sum of a convolution of the bitwidth maps (the form before the
+                    tap coverage the layers use now)
     float_xla / hgq_xla   compiled with ``jit_compile=True`` (TensorFlow only)
 Callbacks (FreeBOPs + ResetMinMax) are timed separately: the mean time of their ``on_epoch_end``.
 """
@@ -66,6 +68,7 @@ from train_step import BATCH_OF, EpochTimer, make_data, make_float, make_hgq  # 
 
 import HGQ  # noqa: E402
 from HGQ.layers.base import HLayerBase  # noqa: E402
+from HGQ.layers.conv import HConv  # noqa: E402
 from HGQ.quantizer.quantizer import HGQ as Quantizer  # noqa: E402
 
 
@@ -84,6 +87,10 @@ def _identity_forward(self, x, training=None, record_minmax=None):
     if record_minmax:
         self.record(x)
     return x
+
+
+def _bops_by_convolution(self, input_bw, kernel_bw):
+    return keras.ops.sum(self.convolution_op(input_bw, kernel_bw)) * (self.parallel_factor / self._n_positions)
 
 
 def _previous_quantizer():
@@ -109,6 +116,7 @@ PATCHES = {
     'no_bops': lambda: patched(HLayerBase, 'input_bw', property(lambda self: None)),
     'no_record': lambda: patched(Quantizer, 'record', lambda self, xq: None),
     'no_quant': lambda: patched(Quantizer, 'forward', _identity_forward),
+    'bops_by_conv': lambda: patched(HConv, '_differentiable_bops', _bops_by_convolution),
 }
 
 
@@ -143,7 +151,7 @@ def main(argv=None) -> int:
     p.add_argument('--clock', default=None, help='wall (default) or cpu (process time; use with --threads 1)')
     args = p.parse_args(argv)
     backend = keras.backend.backend()
-    variants = ['float', 'hgq', 'hgq_prev_quant', 'no_bops', 'no_record', 'no_quant', 'hgq_fast_bops']
+    variants = ['float', 'hgq', 'hgq_prev_quant', 'no_bops', 'no_record', 'no_quant', 'hgq_fast_bops', 'bops_by_conv']
     if backend == 'tensorflow':
         variants += ['float_xla', 'hgq_xla']
     if args.variants:

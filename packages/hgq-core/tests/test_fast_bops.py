@@ -1,6 +1,7 @@
-"""`HGQ.bops.fast`: the cheaper BOPs contractions equal the straightforward ones in value and gradient (bit for bit
-for the BOPs and their gradient, integer bitwidths; to float rounding once scaled by a non-integer beta), on
-whichever backend runs the tests; and layers patched with them train to the same state."""
+"""`HGQ.bops.fast`: the cheaper HDense BOPs contraction equals the straightforward one in value and gradient (bit for
+bit for the BOPs and their gradient, integer bitwidths; to float rounding once scaled by a non-integer beta), on
+whichever backend runs the tests; and layers patched with it train to the same state (the convolutions' coverage
+form: test_conv_bops_coverage.py)."""
 
 import keras
 import numpy as np
@@ -9,11 +10,6 @@ from backend_utils import grads_wrt_inputs
 from keras import ops
 
 from HGQ.bops import fast
-
-TORCH_CONV = pytest.mark.skipif(
-    keras.backend.backend() == 'torch',
-    reason="torch's slow_conv2d backward rejects the one-filter kernel Keras permutes ('grad_weight must be "
-           "contiguous'); HGQ.bops.fast is a benchmark prototype the layers do not use")
 
 UPSTREAM = [(3.0, 0.0), (1.3e-3, 1e-6)]  # (d loss / d BOPs, rtol): an integer is exact; a beta rounds
 
@@ -54,35 +50,6 @@ def test_dense_bops_equals_matmul_sum(lead, w, rtol):
     _check(g1, g2, rtol)
 
 
-@pytest.mark.parametrize(
-    'kernel_size,strides,padding,dilation',
-    [((3, 3), (1, 1), 'valid', (1, 1)), ((3, 2), (2, 1), 'same', (1, 1)), ((2, 2), (1, 1), 'valid', (2, 2))],
-)
-@pytest.mark.parametrize('w,rtol', UPSTREAM)
-@TORCH_CONV
-def test_conv_bops_equals_conv_sum(kernel_size, strides, padding, dilation, w, rtol):
-    rng = np.random.default_rng(1)
-    cin, cout = 3, 5
-    in_bw, k_bw = _bits(rng, (1, 9, 8, cin)), _bits(rng, kernel_size + (cin, cout))
-    w = np.float32(w)
-
-    def conv(a, k):
-        return ops.conv(a, k, strides=strides, padding=padding, dilation_rate=dilation)
-
-    def straight(a, k):
-        v = ops.sum(conv(a, k))
-        return v * w, v
-
-    def cheap(a, k):
-        v = fast.conv_bops_sum(conv, a, k)
-        return v * w, v
-
-    _, v1, g1 = grads_wrt_inputs(straight, in_bw, k_bw)
-    _, v2, g2 = grads_wrt_inputs(cheap, in_bw, k_bw)
-    np.testing.assert_array_equal(v1, v2)
-    _check(g1, g2, rtol)
-
-
 def _train(patch: bool, kind: str):
     from HGQ import HConv2D, HDense, HQuantize, PFlatten
 
@@ -112,7 +79,7 @@ class _null:
         return False
 
 
-@pytest.mark.parametrize('kind', ['dense', pytest.param('conv', marks=TORCH_CONV)])
+@pytest.mark.parametrize('kind', ['dense', 'conv'])
 def test_patched_layers_train_to_the_same_weights(kind):
     ref, patched = _train(False, kind), _train(True, kind)
     assert len(ref) == len(patched)
