@@ -12,6 +12,7 @@ from keras import ops
 
 from ..graph import iter_hgq_layers, iter_layers
 from ..layers.base import HLayerBase
+from ..variable_io import read_scalar
 
 __all__ = ['CalibratedBOPs', 'FreeBOPs', 'ResetMinMax', 'iter_hgq_layers', 'iter_layers', 'trace_minmax']
 
@@ -234,7 +235,7 @@ class FreeBOPs(keras.callbacks.Callback):
         for layer in iter_layers(model):
             bops = getattr(layer, 'bops', None)
             if bops is not None and hasattr(bops, 'shape'):
-                total += float(ops.convert_to_numpy(bops))
+                total += read_scalar(bops)
         return total
 
 
