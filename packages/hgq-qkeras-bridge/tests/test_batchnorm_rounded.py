@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from hgq_qkeras import UnsupportedQKerasError, agreement, to_proxy_model
-from hgq_qkeras.environment import import_qkeras, keras_of_qkeras
-from hgq_qkeras.examples import randomize
+from hgq_qkeras.environment import LEGACY, import_qkeras, keras_of_qkeras
+from hgq_qkeras.examples import batchnorm, randomize
 
 
 def q():
@@ -143,3 +143,27 @@ def test_firmware_equals_proxy(conv, fine, tmp_path):
     io_type = 'io_stream' if conv else 'io_parallel'
     report = testing.compare(proxy, x, io_type=io_type, backend='Vivado', output_dir=str(tmp_path / 'prj'))
     assert report.exact, str(report)
+
+
+def test_an_approximate_tensorflow_rsqrt_is_reported_and_the_exact_scale_kept(monkeypatch, flavour):
+    """On AVX CPUs TensorFlow's vectorized float32 rsqrt returns the float below the exact value for powers of
+    four (rsqrt(1) = 0.99999994): QKeras 0.9 then rounds where the firmware does not. Emulated here on any CPU."""
+    if flavour != LEGACY:
+        pytest.skip('qkeras-v3 computes 1 / sqrt(variance + epsilon), not rsqrt')
+    import tensorflow as tf
+    from tensorflow.python.ops import nn_impl
+
+    def approximate_rsqrt(x, name=None):
+        return tf.constant(1.0, x.dtype) / tf.math.sqrt(x) * tf.constant(1 - 2.0**-24, x.dtype)
+
+    monkeypatch.setattr(nn_impl.math_ops, 'rsqrt', approximate_rsqrt)
+    model = batchnorm()
+    x = _inputs(model, 512)
+    proxy, messages = _convert(model, x)
+    assert len(messages) == 1 and "'bn1'" in messages[0] and 'approximate on this CPU' in messages[0], messages
+    bn = next(layer for layer in proxy.layers if type(layer).__name__ == 'ExactBatchNormalization')
+    gamma = np.asarray(bn.gamma)
+    assert np.all(np.log2(np.abs(gamma)) == np.round(np.log2(np.abs(gamma)))), gamma  # the exact scale
+    assert np.asarray(bn.weights[0]).dtype == np.float32  # the power-of-two scale is exact in float32
+    strict, _ = _convert(model, x, strict=True)  # not refused: the layer itself is exact
+    assert [type(layer).__name__ for layer in strict.layers] == [type(layer).__name__ for layer in proxy.layers]

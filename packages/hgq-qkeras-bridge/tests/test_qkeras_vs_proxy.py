@@ -13,7 +13,8 @@ from hgq_qkeras.examples import available_examples
 
 EXAMPLES = available_examples()
 PROXY_CLASSES = {'InputLayer', 'FixedPointQuantizer', 'UnaryLUT', 'Dense', 'Conv1D', 'Conv2D', 'DepthwiseConv1D',
-                 'DepthwiseConv2D', 'BatchNormalization', 'AveragePooling2D', 'MaxPooling1D', 'MaxPooling2D', 'Flatten',
+                 'DepthwiseConv2D', 'BatchNormalization',
+                 'ExactBatchNormalization', 'AveragePooling2D', 'MaxPooling1D', 'MaxPooling2D', 'Flatten',
                  'Reshape', 'Concatenate', 'Add', 'Activation'}
 
 

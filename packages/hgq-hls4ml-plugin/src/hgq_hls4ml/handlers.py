@@ -15,6 +15,7 @@ KerasV3LayerHandler = keras_v3_handler_base()
 
 QUANTIZER_PATHS = ('HGQ.proxy.fixed_point_quantizer.FixedPointQuantizer',)
 UNARY_LUT_PATHS = ('HGQ.proxy.unary_lut.UnaryLUT',)
+BATCHNORM_PATHS = ('HGQ.proxy.exact_batchnorm.ExactBatchNormalization',)
 
 
 def _weight(layer, name: str) -> np.ndarray:
@@ -50,6 +51,35 @@ class ProxyUnaryLUTHandler(KerasV3LayerHandler):
             'table_data': _weight(layer, 'table').astype(np.float64),
             'kif_in': tuple(int(v) for v in layer.kif_in),
             'kif_out': tuple(int(v) for v in layer.kif_out),
+        }
+
+
+class ProxyBatchNormHandler(KerasV3LayerHandler):
+    """``HGQ.proxy.ExactBatchNormalization`` -> hls4ml's ``BatchNormalization`` (the same weights and formula)."""
+
+    handles = BATCHNORM_PATHS
+
+    def handle(self, layer, in_tensors, out_tensors):
+        shape = [int(s) for s in in_tensors[0].shape[1:]]
+        channels = shape[-1]
+        if int(layer.axis) % (len(shape) + 1) != len(shape):
+            raise ValueError(
+                f'hgq-hls4ml-plugin: batch normalization {layer.name!r} normalizes axis {layer.axis}; hls4ml '
+                'supports the last (channel) axis only.'
+            )
+        ones, zeros = np.ones(channels), np.zeros(channels)
+        return {
+            'class_name': 'BatchNormalization',
+            'n_in': int(np.prod(shape)),
+            'n_out': int(np.prod(shape)),
+            'n_filt': -1 if len(shape) == 1 else channels,
+            'use_gamma': bool(layer.scale),
+            'gamma_data': _weight(layer, 'gamma') if layer.scale else ones,
+            'use_beta': bool(layer.center),
+            'beta_data': _weight(layer, 'beta') if layer.center else zeros,
+            'mean_data': _weight(layer, 'moving_mean'),
+            'variance_data': _weight(layer, 'moving_variance'),
+            'epsilon': float(layer.epsilon),
         }
 
 

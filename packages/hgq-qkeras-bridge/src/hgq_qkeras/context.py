@@ -58,8 +58,8 @@ class Context:
 
     options: Options = field(default_factory=Options)
     namer: Namer = field(default_factory=Namer)
-    rounded_in_qkeras: list[str] = field(default_factory=list)
-    """QKeras layers that QKeras rounds in float32 where the proxy (like the firmware) computes exactly."""
+    rounded_in_qkeras: dict[str, str] = field(default_factory=dict)
+    """QKeras layers whose QKeras outputs can differ from the proxy's (which are the firmware's), and why."""
 
     def name(self, base: str) -> str:
         return self.namer(base)

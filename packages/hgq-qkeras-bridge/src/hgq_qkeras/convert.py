@@ -102,18 +102,19 @@ def to_proxy_model(
     return proxy
 
 
-def _report_agreement(qmodel, proxy, layers: list[str], data) -> None:
+def _report_agreement(qmodel, proxy, layers: dict[str, str], data) -> None:
     """Warns that QKeras rounds where the proxy does not, with the agreement on ``data`` when it is given."""
     from .qkeras_agreement import agreement
 
-    what = (f'QBatchNormalization layer(s) {layers} have a scale that is not a power of two: QKeras rounds '
-            'x * scale + offset in float32, while the proxy computes it exactly, as the firmware does')
+    reasons = '; '.join(f'{name!r}: {reason}' for name, reason in layers.items())
+    what = f'QBatchNormalization layer(s) where QKeras computes differently from the firmware ({reasons})'
     if data is None:
-        warnings.warn(f'{what}. The agreement with QKeras was not measured: pass calibration_data=... to count it, '
-                      'or strict=True to refuse such layers.', stacklevel=3)
+        warnings.warn(f'{what}. The agreement with QKeras was not measured: pass calibration_data=... to count it '
+                      '(strict=True refuses the layers whose scale is not a power of two).', stacklevel=3)
         return
     equal, total = agreement(qmodel, proxy, data)
     if equal < total:
         warnings.warn(f'{what}. The proxy (and the firmware) equal QKeras on {equal} of {total} outputs of '
                       f'calibration_data ({total - equal} differ by a quantization step where QKeras\'s float32 '
-                      'rounding crosses one). Use strict=True to refuse such layers.', stacklevel=3)
+                      'rounding crosses one); strict=True refuses the layers whose scale is not a power of two.',
+                      stacklevel=3)

@@ -17,7 +17,9 @@ from .activations import apply_plan
 from .context import Context, ProxyTensor, where
 from .errors import UnsupportedQKerasError
 from .normalization import (
+    APPROXIMATE_RSQRT,
     FLOAT64_BITS,
+    ROUNDED_SCALE,
     STRICT_HINT,
     affine_layer,
     affine_weights,
@@ -282,6 +284,8 @@ def _qbatchnorm(ctx, layer, inputs):
         )
     constants = qbatchnorm_constants(layer, where(layer))
     scale, offset = constants.scale, constants.offset
+    if constants.rounded_here:
+        ctx.rounded_in_qkeras[layer.name] = APPROXIMATE_RSQRT
     if not constants.issues:
         y = _build(affine_layer(ctx.name(layer.name)), x, affine_weights(scale, offset))
         return [_post_activation(ctx, layer, _affine_origin(layer, y, x, scale, offset))]
@@ -316,7 +320,7 @@ def _exact_affine(ctx, layer, x: ProxyTensor, scale, offset) -> ProxyTensor:
     bn = affine_layer(ctx.name(layer.name), dtype='float64')
     bn.build((None,) + _shape(x))
     bn.set_weights([np.asarray(w, np.float64) for w in affine_weights(scale, offset)])
-    ctx.rounded_in_qkeras.append(layer.name)
+    ctx.rounded_in_qkeras.setdefault(layer.name, ROUNDED_SCALE)
     return ProxyTensor(bn(x.tensor), None, False, layer.name, wide=True)
 
 

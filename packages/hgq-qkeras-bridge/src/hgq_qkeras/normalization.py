@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from .environment import LEGACY, qkeras_flavour
+from HGQ.proxy import ExactBatchNormalization
+
 from .errors import UnsupportedQKerasError
 from .evaluate import evaluate
 from .numerics import frac_bits, is_power_of_two
@@ -26,12 +27,31 @@ def _quantized(layer, weight: str, quantizer: str, enabled: bool) -> np.ndarray 
     return values
 
 
-def _inverse_std(var: np.ndarray, epsilon: float, legacy: bool):
-    """``1/sqrt(var + eps)`` with the operation the QKeras flavour uses (rsqrt in 0.9, 1/sqrt in qkeras-v3)."""
+def _inverse_std(var: np.ndarray, epsilon: float) -> np.ndarray:
+    """``1 / sqrt(var + eps)`` in float32, each operation correctly rounded: what QKeras computes on a machine
+    whose TensorFlow ``rsqrt`` is exact (qkeras-v3 writes ``1 / sqrt``, QKeras 0.9 ``rsqrt``)."""
+    v = np.asarray(var, np.float32) + np.float32(epsilon)
+    return np.float32(1.0) / np.sqrt(v)
+
+
+def _tensorflow_rsqrt(var: np.ndarray, epsilon: float) -> np.ndarray:
+    """``rsqrt(var + eps)`` as this machine's ``tf.nn.batch_normalization`` computes it (QKeras 0.9's path;
+    TensorFlow's vectorized float32 rsqrt is approximate on some CPUs): its result for x = 1, mean 0."""
     import tensorflow as tf
 
-    v = tf.constant(var) + float(epsilon)
-    return tf.math.rsqrt(v) if legacy else 1.0 / tf.math.sqrt(v)
+    v = tf.constant(np.asarray(var, np.float32))
+    return tf.nn.batch_normalization(tf.ones_like(v), tf.zeros_like(v), v, None, None, float(epsilon)).numpy()
+
+
+APPROXIMATE_RSQRT = (
+    'QKeras computes rsqrt(variance + epsilon) with TensorFlow, whose vectorized float32 rsqrt is approximate on '
+    'this CPU (rsqrt(1) = 0.99999994), so its scale is off by an ulp on this machine; the proxy and the firmware '
+    'use the exact scale, as QKeras does on other machines and as hls4ml does'
+)
+
+
+ROUNDED_SCALE = ('its scale is not a power of two: QKeras rounds x * scale + offset in float32, while the proxy '
+                 'computes it exactly, as the firmware does')
 
 
 @dataclass(frozen=True)
@@ -39,37 +59,52 @@ class NormalizationConstants:
     """What QKeras's QBatchNormalization computes at inference: ``x * scale + offset`` per channel (float32).
 
     Attributes:
-        scale: ``gamma / sqrt(variance + epsilon)`` (through the layer's quantizers), float32.
+        scale: ``gamma / sqrt(variance + epsilon)`` (through the layer's quantizers), float32, correctly rounded.
         offset: ``beta - moving_mean * scale``, float32.
         issues: Why float32 ``x * scale + offset`` is not exact (empty when it is): then QKeras rounds where
             firmware does not.
+        rounded_here: Why QKeras on this machine computes a different scale (empty when it does not): its
+            outputs can then differ from the firmware's, which follow ``scale``.
     """
 
     scale: np.ndarray
     offset: np.ndarray
     issues: tuple[str, ...]
+    rounded_here: str = ''
+
+
+def _scale_offset(inverse_std: np.ndarray, gamma, beta, mean, inverse_q) -> tuple[np.ndarray, np.ndarray]:
+    """QKeras's float32 ``scale`` and ``offset`` from the inverse standard deviation, operation by operation."""
+    inv = np.asarray(inverse_std, np.float32)
+    if gamma is not None:
+        inv = inv * np.asarray(gamma, np.float32)
+    if inverse_q is not None:
+        inv = np.asarray(evaluate(inverse_q, inv), np.float32)
+    shift = np.asarray(mean, np.float32) * inv
+    offset = -shift if beta is None else np.asarray(beta, np.float32) - shift
+    return inv.astype(np.float32), offset.astype(np.float32)
 
 
 def qbatchnorm_constants(layer, where: str) -> NormalizationConstants:
-    """``scale`` and ``offset`` exactly as QKeras computes them (checked against the layer itself on probe
-    inputs), and the reasons, if any, why float32 ``x * scale + offset`` is rounded."""
-    import tensorflow as tf
-
-    legacy = qkeras_flavour() == LEGACY
+    """``scale`` and ``offset`` as QKeras defines them (checked against the layer itself on probe inputs), and
+    the reasons, if any, why float32 ``x * scale + offset`` is rounded or QKeras computes otherwise here."""
     gamma = _quantized(layer, 'gamma', 'gamma_quantizer', bool(layer.scale))
     beta = _quantized(layer, 'beta', 'beta_quantizer', bool(layer.center))
     mean = _quantized(layer, 'moving_mean', 'mean_quantizer', True)
     var = _quantized(layer, 'moving_variance', 'variance_quantizer', True)
-    inv = _inverse_std(var, layer.epsilon, legacy)
-    if gamma is not None:
-        inv = inv * tf.constant(gamma)
     inverse_q = getattr(layer, 'inverse_quantizer_internal', None)
-    if inverse_q is not None:
-        inv = tf.constant(evaluate(inverse_q, inv.numpy()))
-    offset = (tf.constant(beta) - tf.constant(mean) * inv) if beta is not None else -tf.constant(mean) * inv
-    scale, offset = inv.numpy().astype(np.float32), offset.numpy().astype(np.float32)
-    _check_reproduced(layer, scale, offset, where)
-    return NormalizationConstants(scale, offset, _float32_issues(layer, where, scale, offset, beta, mean))
+    scale, offset = _scale_offset(_inverse_std(var, layer.epsilon), gamma, beta, mean, inverse_q)
+    rounded_here = ''
+    if not _reproduces(layer, scale, offset):
+        here = _scale_offset(_tensorflow_rsqrt(var, layer.epsilon), gamma, beta, mean, inverse_q)
+        if not _reproduces(layer, *here):
+            raise UnsupportedQKerasError(
+                f'{where}: could not reproduce this QKeras version\'s batch normalization bit for bit; please '
+                'report it with your QKeras and TensorFlow versions.'
+            )
+        rounded_here = f'{where}: {APPROXIMATE_RSQRT}'
+    issues = _float32_issues(layer, where, scale, offset, beta, mean)
+    return NormalizationConstants(scale, offset, issues, rounded_here)
 
 
 def _float32_issues(layer, where: str, scale, offset, beta, mean) -> tuple[str, ...]:
@@ -134,8 +169,8 @@ FLOAT64_BITS = 53
 """Significand bits of float64: a multiple of ``lsb`` below ``2**53 * lsb`` in magnitude is exact in it."""
 
 
-def _check_reproduced(layer, scale: np.ndarray, offset: np.ndarray, where: str) -> None:
-    """Runs the QKeras layer on probe inputs and compares with ``x * scale + offset`` in float32."""
+def _reproduces(layer, scale: np.ndarray, offset: np.ndarray) -> bool:
+    """Whether the QKeras layer computes float32 ``x * scale + offset`` on probe inputs, bit for bit."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
@@ -150,21 +185,17 @@ def _check_reproduced(layer, scale: np.ndarray, offset: np.ndarray, where: str) 
     except TypeError:
         expected = np.asarray(layer(tf.constant(x)))
     got = (tf.constant(x) * tf.constant(scale) + tf.constant(offset)).numpy()
-    if not np.array_equal(expected, got):
-        raise UnsupportedQKerasError(
-            f'{where}: could not reproduce this QKeras version\'s batch normalization bit for bit '
-            f'({int(np.sum(expected != got))} of {x.size} probe values differ); please report it with your QKeras '
-            'version.'
-        )
+    return bool(np.array_equal(expected, got))
 
 
 def affine_layer(name: str, dtype: str = 'float32') -> keras.layers.BatchNormalization:
-    """A Keras BatchNormalization that computes exactly ``x * scale + offset`` with `affine_weights`.
+    """A batch normalization that computes exactly ``x * scale + offset`` with `affine_weights`.
 
-    With mean 0, variance 1 and epsilon 0, TensorFlow evaluates it as ``x * (rsqrt(1) * scale) + (offset - 0)``:
-    the same float32 operations as QKeras's batch normalization with that scale and offset.
+    It is `HGQ.proxy.ExactBatchNormalization` (mean 0, variance 1, epsilon 0): ``scale / sqrt(1)`` is ``scale``
+    on every machine, where Keras' own layer goes through TensorFlow's approximate vectorized ``rsqrt``.
+    hls4ml converts it as a ``BatchNormalization``.
     """
-    return keras.layers.BatchNormalization(axis=-1, epsilon=0.0, name=name, dtype=dtype)
+    return ExactBatchNormalization(axis=-1, epsilon=0.0, name=name, dtype=dtype)
 
 
 def affine_weights(scale: np.ndarray, offset: np.ndarray) -> list[np.ndarray]:

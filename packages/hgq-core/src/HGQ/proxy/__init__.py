@@ -6,6 +6,7 @@ import warnings
 from importlib.metadata import entry_points
 
 from .convert import to_proxy_model
+from .exact_batchnorm import ExactBatchNormalization
 from .fixed_point_quantizer import FixedPointQuantizer, fixed, gfixed, gfixed_quantizer, ufixed
 from .unary_lut import UnaryLUT
 
@@ -37,5 +38,6 @@ def init_all() -> list[str]:
 
 
 __all__ = [
-    'to_proxy_model', 'FixedPointQuantizer', 'UnaryLUT', 'fixed', 'gfixed', 'gfixed_quantizer', 'ufixed', 'init_all',
+    'to_proxy_model', 'ExactBatchNormalization', 'FixedPointQuantizer', 'UnaryLUT', 'fixed', 'gfixed',
+    'gfixed_quantizer', 'ufixed', 'init_all',
 ]
