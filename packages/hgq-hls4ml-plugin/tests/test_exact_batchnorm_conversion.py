@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from HGQ.proxy import ExactBatchNormalization, FixedPointQuantizer  # noqa: E402
-from hgq_hls4ml.testing import compare  # noqa: E402
+from hgq_hls4ml.testing import compare, convert  # noqa: E402
 
 CHANNELS = 8
 
@@ -38,3 +38,11 @@ def test_csim_equals_proxy(shape, io_type):
     x = rng.uniform(-10, 10, (256,) + shape).astype(np.float32)  # out of range and off the grid too
     report = compare(proxy, x, io_type=io_type)
     assert report.exact, report
+
+
+def test_a_normalization_over_another_axis_is_refused_with_what_to_do():
+    inp = keras.Input((CHANNELS, 4))
+    h = _quantizer((CHANNELS, 4), 6, 3, 'q_in')(inp)
+    out = ExactBatchNormalization(axis=1, epsilon=0.0, name='bn')(h)
+    with pytest.raises(ValueError, match=r"'bn' normalizes axis 1; .*axis=-1"):
+        convert(keras.Model(inp, out))

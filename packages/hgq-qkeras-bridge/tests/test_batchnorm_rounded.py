@@ -167,3 +167,13 @@ def test_an_approximate_tensorflow_rsqrt_is_reported_and_the_exact_scale_kept(mo
     assert np.asarray(bn.weights[0]).dtype == np.float32  # the power-of-two scale is exact in float32
     strict, _ = _convert(model, x, strict=True)  # not refused: the layer itself is exact
     assert [type(layer).__name__ for layer in strict.layers] == [type(layer).__name__ for layer in proxy.layers]
+
+
+def test_a_normalization_the_bridge_cannot_reproduce_is_refused_with_the_count():
+    model = batchnorm()
+    layer = model.get_layer('bn1')
+    original = layer.call
+    layer.call = lambda *args, **kwargs: original(*args, **kwargs) * 1.5  # not what QKeras's formula gives
+    with pytest.raises(UnsupportedQKerasError, match=r"'bn1'.*could not reproduce.*\(\d+ of \d+ probe values differ\)"
+                       r".*QKeras and TensorFlow versions"):
+        to_proxy_model(model)

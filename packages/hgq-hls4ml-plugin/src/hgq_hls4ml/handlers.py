@@ -65,7 +65,7 @@ class ProxyBatchNormHandler(KerasV3LayerHandler):
         if int(layer.axis) % (len(shape) + 1) != len(shape):
             raise ValueError(
                 f'hgq-hls4ml-plugin: batch normalization {layer.name!r} normalizes axis {layer.axis}; hls4ml '
-                'supports the last (channel) axis only.'
+                'supports the last (channel) axis only: normalize axis=-1, or move the channels last (Permute).'
             )
         ones, zeros = np.ones(channels), np.zeros(channels)
         return {

@@ -58,7 +58,7 @@ class Context:
 
     options: Options = field(default_factory=Options)
     namer: Namer = field(default_factory=Namer)
-    rounded_in_qkeras: dict[str, str] = field(default_factory=dict)
+    rounded_in_qkeras: dict[str, list[str]] = field(default_factory=dict)
     """QKeras layers whose QKeras outputs can differ from the proxy's (which are the firmware's), and why."""
 
     def name(self, base: str) -> str:

@@ -102,11 +102,11 @@ def to_proxy_model(
     return proxy
 
 
-def _report_agreement(qmodel, proxy, layers: dict[str, str], data) -> None:
+def _report_agreement(qmodel, proxy, layers: dict[str, list[str]], data) -> None:
     """Warns that QKeras rounds where the proxy does not, with the agreement on ``data`` when it is given."""
     from .qkeras_agreement import agreement
 
-    reasons = '; '.join(f'{name!r}: {reason}' for name, reason in layers.items())
+    reasons = '; '.join(f'{name!r}: {", and ".join(why)}' for name, why in layers.items())
     what = f'QBatchNormalization layer(s) where QKeras computes differently from the firmware ({reasons})'
     if data is None:
         warnings.warn(f'{what}. The agreement with QKeras was not measured: pass calibration_data=... to count it '

@@ -285,7 +285,7 @@ def _qbatchnorm(ctx, layer, inputs):
     constants = qbatchnorm_constants(layer, where(layer))
     scale, offset = constants.scale, constants.offset
     if constants.rounded_here:
-        ctx.rounded_in_qkeras[layer.name] = APPROXIMATE_RSQRT
+        ctx.rounded_in_qkeras.setdefault(layer.name, []).append(APPROXIMATE_RSQRT)
     if not constants.issues:
         y = _build(affine_layer(ctx.name(layer.name)), x, affine_weights(scale, offset))
         return [_post_activation(ctx, layer, _affine_origin(layer, y, x, scale, offset))]
@@ -320,7 +320,7 @@ def _exact_affine(ctx, layer, x: ProxyTensor, scale, offset) -> ProxyTensor:
     bn = affine_layer(ctx.name(layer.name), dtype='float64')
     bn.build((None,) + _shape(x))
     bn.set_weights([np.asarray(w, np.float64) for w in affine_weights(scale, offset)])
-    ctx.rounded_in_qkeras.setdefault(layer.name, ROUNDED_SCALE)
+    ctx.rounded_in_qkeras.setdefault(layer.name, []).append(ROUNDED_SCALE)
     return ProxyTensor(bn(x.tensor), None, False, layer.name, wide=True)
 
 

@@ -63,14 +63,14 @@ class NormalizationConstants:
         offset: ``beta - moving_mean * scale``, float32.
         issues: Why float32 ``x * scale + offset`` is not exact (empty when it is): then QKeras rounds where
             firmware does not.
-        rounded_here: Why QKeras on this machine computes a different scale (empty when it does not): its
-            outputs can then differ from the firmware's, which follow ``scale``.
+        rounded_here: Whether QKeras on this machine computes a different scale (TensorFlow's approximate
+            rsqrt, `APPROXIMATE_RSQRT`): its outputs can then differ from the firmware's, which follow ``scale``.
     """
 
     scale: np.ndarray
     offset: np.ndarray
     issues: tuple[str, ...]
-    rounded_here: str = ''
+    rounded_here: bool = False
 
 
 def _scale_offset(inverse_std: np.ndarray, gamma, beta, mean, inverse_q) -> tuple[np.ndarray, np.ndarray]:
@@ -94,15 +94,15 @@ def qbatchnorm_constants(layer, where: str) -> NormalizationConstants:
     var = _quantized(layer, 'moving_variance', 'variance_quantizer', True)
     inverse_q = getattr(layer, 'inverse_quantizer_internal', None)
     scale, offset = _scale_offset(_inverse_std(var, layer.epsilon), gamma, beta, mean, inverse_q)
-    rounded_here = ''
-    if not _reproduces(layer, scale, offset):
+    differ, probes = _probe_mismatches(layer, scale, offset)
+    rounded_here = differ > 0
+    if rounded_here:
         here = _scale_offset(_tensorflow_rsqrt(var, layer.epsilon), gamma, beta, mean, inverse_q)
-        if not _reproduces(layer, *here):
+        if _probe_mismatches(layer, *here)[0]:
             raise UnsupportedQKerasError(
-                f'{where}: could not reproduce this QKeras version\'s batch normalization bit for bit; please '
-                'report it with your QKeras and TensorFlow versions.'
+                f'{where}: could not reproduce this QKeras version\'s batch normalization bit for bit ({differ} of '
+                f'{probes} probe values differ); please report it with your QKeras and TensorFlow versions.'
             )
-        rounded_here = f'{where}: {APPROXIMATE_RSQRT}'
     issues = _float32_issues(layer, where, scale, offset, beta, mean)
     return NormalizationConstants(scale, offset, issues, rounded_here)
 
@@ -169,8 +169,8 @@ FLOAT64_BITS = 53
 """Significand bits of float64: a multiple of ``lsb`` below ``2**53 * lsb`` in magnitude is exact in it."""
 
 
-def _reproduces(layer, scale: np.ndarray, offset: np.ndarray) -> bool:
-    """Whether the QKeras layer computes float32 ``x * scale + offset`` on probe inputs, bit for bit."""
+def _probe_mismatches(layer, scale: np.ndarray, offset: np.ndarray) -> tuple[int, int]:
+    """``(differ, total)``: probe outputs of the QKeras layer that differ from float32 ``x * scale + offset``."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
@@ -185,7 +185,7 @@ def _reproduces(layer, scale: np.ndarray, offset: np.ndarray) -> bool:
     except TypeError:
         expected = np.asarray(layer(tf.constant(x)))
     got = (tf.constant(x) * tf.constant(scale) + tf.constant(offset)).numpy()
-    return bool(np.array_equal(expected, got))
+    return int(np.sum(expected != got)), x.size
 
 
 def affine_layer(name: str, dtype: str = 'float32') -> keras.layers.BatchNormalization:

@@ -36,6 +36,8 @@ class ExactBatchNormalization(keras.layers.BatchNormalization):
             return ops.reshape(ops.cast(variable, dtype), shape)
 
         gamma = weight(self.gamma) if self.scale else 1.0
+        # DivNoNan, not a plain division: TensorFlow's graph optimizer turns a / sqrt(b) into a * rsqrt(b), the
+        # approximate op this layer avoids, and leaves DivNoNan alone (a zero variance with epsilon 0 gives 0).
         scale = ops.divide_no_nan(gamma, ops.sqrt(weight(self.moving_variance) + self.epsilon))
         offset = -weight(self.moving_mean) * scale
         if self.center:
