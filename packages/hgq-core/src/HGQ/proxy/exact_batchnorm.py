@@ -1,13 +1,13 @@
 """Batch normalization for proxy models, computed with correctly rounded operations only.
 
 Keras' ``BatchNormalization`` at inference calls the backend's fused formula, which on TensorFlow evaluates
-``rsqrt(variance + epsilon)``. TensorFlow's vectorized float32 ``rsqrt`` (eight or more channels on AVX
-CPUs) is an approximation: ``rsqrt(1.0)`` gives ``0.99999994``, and ``x * scale + offset`` is then off by an
-ulp, which a following quantizer can turn into a whole step. A proxy model must give the same bits on every
-machine, so this layer computes ``scale = gamma / sqrt(variance + epsilon)`` with IEEE square root and
-division (correctly rounded on every backend) and then ``x * scale + (beta - mean * scale)``, the formula
-hls4ml uses for the firmware. With mean 0 and variance 1 (how the converters store a plain affine map) the
-scale is ``gamma`` itself.
+``rsqrt(variance + epsilon)``. TensorFlow's vectorized float32 ``rsqrt`` is an approximation on some CPUs
+(measured on AVX-512 with eight or more channels): ``rsqrt(1.0)`` gives ``0.99999994``, and
+``x * scale + offset`` is then off by an ulp, which a following quantizer can turn into a whole step. A proxy
+model must give the same bits on every machine, so this layer computes ``scale = gamma / sqrt(variance +
+epsilon)`` with IEEE square root and division (correctly rounded on every backend) and then
+``x * scale + (beta - mean * scale)``, the formula hls4ml uses for the firmware. With mean 0 and variance 1
+(how the converters store a plain affine map) the scale is ``gamma`` itself.
 """
 
 from __future__ import annotations
