@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
@@ -387,13 +388,13 @@ class _Builder:
             shape = (int(r.integers(4, 9)), int(r.integers(4, 9)), int(r.integers(1, 3)))
         x, h = self.input(shape)
         for _ in range(int(r.integers(1, 3))):
-            if min(h.shape[1:-1]) < 2:
+            if len(h.shape) < 3 or min(h.shape[1:-1]) < 2:  # a chain's reshape can flatten (seeds 3028, 3047)
                 break
             h = self.conv(h, rank)
             if r.random() < 0.6:
                 h = self.pool(h, rank)
             h = self.maybe_after(h, p_chain=0.2, p_table=0.15, p_relu=0.1)
-        if rank == 1 and r.random() < 0.15:
+        if rank == 1 and r.random() < 0.15 and len(h.shape) == 3:
             h = self.permute(h)
         h = self.flatten(h)
         h = self.maybe_after(h, p_chain=0.1, p_table=0.1, p_relu=0.05)
@@ -544,6 +545,15 @@ class Outcome:
 
 
 REFUSAL_TYPES = (ValueError, NotImplementedError)
+NOT_EXACT_WARNING = r"Activation '.*' stays a native activation \(not bit-exact in hls4ml\)"
+"""The warning of a model that to_proxy_model converts but says is not bit-exact: counted as refused."""
+
+
+def _input_always_zero(model, layer_name: str, xs) -> bool:
+    """Whether the input of ``layer_name`` is 0 on every sample of ``xs`` (H-model, inference)."""
+    layer = model.get_layer(layer_name)
+    probe = keras.Model(model.inputs, layer.input)
+    return bool(np.all(np.asarray(_predict(probe, xs)) == 0))
 
 
 def _predict(model, xs):
@@ -567,13 +577,19 @@ def run_case(seed: int, output_dir: str | None = None) -> Outcome:
         feed = x_cal if len(x_cal) > 1 else x_cal[0]
         trace_minmax(fm.model, feed, verbose=False)
         try:
-            proxy = to_proxy_model(fm.model, aggressive=fm.aggressive, unary_lut_max_table_size=TABLE_SIZE)
-        except REFUSAL_TYPES as e:
+            with warnings.catch_warnings():
+                # a table over the limit: to_proxy_model keeps the native activation and says it is not bit-exact
+                warnings.filterwarnings('error', message=NOT_EXACT_WARNING, category=UserWarning)
+                proxy = to_proxy_model(fm.model, aggressive=fm.aggressive, unary_lut_max_table_size=TABLE_SIZE)
+        except (*REFUSAL_TYPES, UserWarning) as e:
             out.status, out.message = 'refused', f'to_proxy_model: {type(e).__name__}: {e}'
             return out
         luts = {layer.name for layer in proxy.layers if isinstance(layer, UnaryLUT)}
-        if len(luts) < len(fm.tables):
-            out.status, out.message = 'error', f'tables {fm.tables} gave only {len(luts)} UnaryLUT layers'
+        # a table whose input is pruned away (always 0, e.g. a 100%-pruned convolution before it; seed 4028 on JAX)
+        # may stay the native activation: only its value at 0 is used, and the C simulation is compared below
+        expected = [t for t in fm.tables if not _input_always_zero(fm.model, t, x_cal)]
+        if len(luts) < len(expected):
+            out.status, out.message = 'error', f'tables {expected} gave only {len(luts)} UnaryLUT layers'
             return out
         h_model = np.asarray(_predict(fm.model, x_cal))
         h_proxy = np.asarray(_predict(proxy, x_cal))
