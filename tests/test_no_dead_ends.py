@@ -90,10 +90,14 @@ def test_average_pooling_refused_on_ac_fixed_backends(backend, tmp_path):
     assert not out.exists()
 
 
-def test_pruned_input_table_to_firmware(hls_dir):
+@pytest.mark.parametrize('activation', ['cos', 'sigmoid'])
+def test_pruned_input_table_to_firmware(hls_dir, activation):
+    """A fully pruned input (always 0) becomes a two-entry table, also for an activation hls4ml implements (its own
+    sigmoid table is not exact; the plugin would warn)."""
+    fn = (lambda v: keras.ops.cos(v)) if activation == 'cos' else 'sigmoid'
     inp = keras.Input((4,), name='x')
     h = HDense(3, name='d')(HQuantize(name='q')(inp))
-    model = keras.Model(inp, HDense(2, name='out')(HActivation(lambda v: keras.ops.cos(v), name='act')(h)))
+    model = keras.Model(inp, HDense(2, name='out')(HActivation(fn, name='act')(h)))
     model.get_layer('d').paq.fbw.assign(np.full(model.get_layer('d').paq.fbw.shape, -30.0, 'float32'))
     x = np.random.default_rng(4).uniform(-3, 3, (256, 4)).astype(np.float32)
     HGQ.trace_minmax(model, x, verbose=False)

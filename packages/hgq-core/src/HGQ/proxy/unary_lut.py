@@ -255,8 +255,10 @@ def lut_for(layer: keras.layers.Layer, max_table_size: int) -> UnaryLUT | None:
     if len(inputs) != 1:
         return None
     kif_in = _input_format(inputs[0])
-    if kif_in == _NO_VALUES and not is_hls4ml_native(act):
-        kif_in = (0, 1, 0)  # every element pruned: the input is always 0 (two entries: hls4ml has no 0-bit index)
+    if kif_in == _NO_VALUES:
+        # every element pruned: the input is always 0 (two entries: hls4ml has no 0-bit index); also for the
+        # activations hls4ml has, whose own tables are not exact
+        kif_in = (0, 1, 0)
     if not kif_in:  # unknown grid, or every element pruned
         return None
     if 1 << max(sum(kif_in), 0) > max_table_size:
